@@ -1,0 +1,41 @@
+"""Shared fixtures. Tests never touch the project's data/ folder: they work in tmp_path."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from fog_pipeline.core.episodes.schema import SCHEMA_VERSION, Episode  # noqa: E402
+
+
+def synthetic_episode(length: int = 30, seed: int = 0, fps: float = 10.0) -> Episode:
+    """A schema-valid episode whose frames all differ (a bright dot moving on noise)."""
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(0, 255, size=(length, 8, 8, 3), dtype=np.uint8)
+    frames[np.arange(length), np.arange(length) % 8, 0, :] = 255
+    return Episode(
+        frames=frames,
+        actions=rng.uniform(-1, 1, size=(length, 2)).astype(np.float32),
+        rewards=rng.uniform(0, 1, size=length).astype(np.float32),
+        success=np.zeros(length, dtype=bool),
+        timestamps=np.arange(length, dtype=np.float64) / fps,
+        attrs={
+            "schema_version": SCHEMA_VERSION,
+            "fps": fps,
+            "backend": "synthetic",
+            "task": "test",
+            "seed": seed,
+            "action_low": np.array([-1.0, -1.0], dtype=np.float32),
+            "action_high": np.array([1.0, 1.0], dtype=np.float32),
+        },
+    )
+
+
+@pytest.fixture
+def make_episode():
+    return synthetic_episode

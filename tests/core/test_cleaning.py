@@ -1,0 +1,240 @@
+"""Every defect class: build the bad file, clean it, check status and reason."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import h5py
+import numpy as np
+import pytest
+
+from fog_pipeline.core.config import ConfigError, parse_config
+from fog_pipeline.core.episodes.cleaning import (
+    CleaningConfig,
+    NoUsableEpisodesError,
+    clean_episode,
+    reconcile,
+)
+from fog_pipeline.core.episodes.schema import (
+    EpisodeReadError,
+    episode_to_bytes,
+    read_raw,
+    write_episode,
+)
+
+CONFIG = CleaningConfig(min_segment_length=8, frozen_min_run=5)
+
+
+def clean_file(path, config=CONFIG):
+    try:
+        arrays, attrs = read_raw(path)
+    except EpisodeReadError as exc:
+        return clean_episode(path.stem, None, None, config, read_error=str(exc))
+    return clean_episode(path.stem, arrays, attrs, config)
+
+
+def write_and_clean(tmp_path, episode, config=CONFIG):
+    path = tmp_path / "ep.h5"
+    write_episode(path, episode)
+    before = path.read_bytes()
+    result = clean_file(path, config)
+    assert path.read_bytes() == before, "cleaning must never modify the raw file"
+    return result
+
+
+def test_clean_episode_is_kept(tmp_path, make_episode):
+    result = write_and_clean(tmp_path, make_episode(30))
+    assert (result.status, result.reasons) == ("kept", [])
+    assert result.length_before == result.length_after == 30
+    assert len(result.segments) == 1
+
+
+def test_small_timestamp_jitter_is_kept(tmp_path, make_episode):
+    episode = make_episode(30)
+    episode.timestamps = episode.timestamps + np.random.default_rng(1).normal(0, 0.005, 30)
+    assert write_and_clean(tmp_path, episode).status == "kept"
+
+
+def test_truncated_file_is_quarantined(tmp_path, make_episode):
+    path = tmp_path / "ep.h5"
+    data = episode_to_bytes(make_episode(30))
+    write_episode(path, data[: len(data) // 2])
+    result = clean_file(path)
+    assert (result.status, result.reasons) == ("quarantined", ["unreadable"])
+
+
+def test_not_hdf5_is_quarantined(tmp_path):
+    path = tmp_path / "ep.h5"
+    path.write_text("this is not an HDF5 file")
+    assert clean_file(path).reasons == ["unreadable"]
+
+
+def test_missing_dataset_is_quarantined(tmp_path, make_episode):
+    path = tmp_path / "ep.h5"
+    write_episode(path, make_episode(30))
+    with h5py.File(path, "a") as h5:
+        del h5["actions"]
+    result = clean_file(path)
+    assert result.status == "quarantined"
+    assert "missing_dataset:actions" in result.reasons
+
+
+def test_missing_attribute_is_quarantined(tmp_path, make_episode):
+    episode = make_episode(30)
+    del episode.attrs["fps"]
+    result = write_and_clean(tmp_path, episode)
+    assert result.status == "quarantined" and "missing_attribute:fps" in result.reasons
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("frames", np.zeros((30, 8, 8), np.uint8), "bad_shape:frames"),
+        ("frames", np.zeros((30, 8, 8, 3), np.float32), "bad_dtype:frames"),
+        ("actions", np.zeros((30, 3), np.float32), "bad_shape:actions"),
+        ("actions", np.zeros((30, 2), np.int64), "bad_dtype:actions"),
+        ("rewards", np.zeros((30, 2), np.float32), "bad_shape:rewards"),
+        ("timestamps", np.array(["x"] * 30, dtype="S1"), "bad_dtype:timestamps"),
+    ],
+)
+def test_wrong_shape_or_dtype_is_quarantined(tmp_path, make_episode, field, value, reason):
+    episode = dataclasses.replace(make_episode(30), **{field: value})
+    result = write_and_clean(tmp_path, episode)
+    assert result.status == "quarantined"
+    assert reason in result.reasons
+
+
+def test_short_length_mismatch_is_truncated(tmp_path, make_episode):
+    episode = make_episode(30)
+    episode.actions = episode.actions[:28]
+    result = write_and_clean(tmp_path, episode)
+    assert result.status == "repaired" and result.reasons == ["length_mismatch"]
+    assert result.length_after == 28
+
+
+def test_large_length_mismatch_is_quarantined(tmp_path, make_episode):
+    episode = make_episode(30)
+    episode.rewards = episode.rewards[:20]
+    result = write_and_clean(tmp_path, episode)
+    assert result.status == "quarantined" and "length_mismatch" in result.reasons
+
+
+@pytest.mark.parametrize(
+    ("field", "reason"),
+    [("actions", "nonfinite_action"), ("rewards", "nonfinite_reward")],
+)
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf])
+def test_nonfinite_values_split_the_episode(tmp_path, make_episode, field, reason, bad_value):
+    episode = make_episode(30)
+    getattr(episode, field)[15] = bad_value
+    result = write_and_clean(tmp_path, episode)
+    assert result.status == "repaired" and result.reasons == [reason]
+    assert [(s.start, len(s)) for s in result.segments] == [(0, 15), (16, 14)]
+    for segment in result.segments:
+        assert np.all(np.isfinite(segment.actions)) and np.all(np.isfinite(segment.rewards))
+
+
+def test_slightly_out_of_range_action_is_clipped(tmp_path, make_episode):
+    episode = make_episode(30)
+    episode.actions[3] = [1.1, -1.05]  # 5% / 2.5% of the range beyond the bounds
+    result = write_and_clean(tmp_path, episode)
+    assert result.status == "repaired" and result.reasons == ["action_clipped"]
+    assert len(result.segments) == 1
+    np.testing.assert_array_equal(result.segments[0].actions[3], [1.0, -1.0])
+
+
+def test_far_out_of_range_action_splits(tmp_path, make_episode):
+    episode = make_episode(30)
+    episode.actions[10] = [50.0, 0.0]
+    result = write_and_clean(tmp_path, episode)
+    assert result.reasons == ["action_out_of_range"]
+    assert [(s.start, len(s)) for s in result.segments] == [(0, 10), (11, 19)]
+
+
+def test_duplicated_record_is_dropped_without_split(tmp_path, make_episode):
+    episode = make_episode(30)
+    index = np.r_[0:12, 11, 12:30]  # record 11 written twice
+    episode = dataclasses.replace(
+        episode, **{name: array[index] for name, array in episode.arrays().items()}
+    )
+    result = write_and_clean(tmp_path, episode)
+    assert result.status == "repaired" and result.reasons == ["duplicate_step"]
+    assert [(s.start, len(s)) for s in result.segments] == [(0, 30)]
+    np.testing.assert_array_equal(result.segments[0].frames, make_episode(30).frames)
+
+
+def test_backwards_timestamps_split(tmp_path, make_episode):
+    episode = make_episode(30)
+    episode.timestamps[20:] -= 1.0
+    result = write_and_clean(tmp_path, episode)
+    assert result.reasons == ["non_monotonic_timestamps"]
+    assert [(s.start, len(s)) for s in result.segments] == [(0, 20), (20, 10)]
+
+
+def test_time_gap_splits_instead_of_bridging(tmp_path, make_episode):
+    episode = make_episode(40)
+    keep = np.r_[0:18, 21:40]  # three dropped frames
+    episode = dataclasses.replace(
+        episode, **{name: array[keep] for name, array in episode.arrays().items()}
+    )
+    result = write_and_clean(tmp_path, episode)
+    assert result.reasons == ["time_gap"]
+    assert [(s.start, len(s)) for s in result.segments] == [(0, 18), (18, 19)]
+
+
+def test_frozen_camera_steps_are_removed(tmp_path, make_episode):
+    episode = make_episode(40)
+    episode.frames[11:18] = episode.frames[10]  # frames 10..17 identical: a run of 8
+    result = write_and_clean(tmp_path, episode)
+    assert result.reasons == ["frozen_camera"]
+    assert [(s.start, len(s)) for s in result.segments] == [(0, 11), (18, 22)]
+
+
+def test_briefly_static_frames_are_not_frozen(tmp_path, make_episode):
+    episode = make_episode(30)
+    episode.frames[11:13] = episode.frames[10]  # 3 identical frames < frozen_min_run
+    assert write_and_clean(tmp_path, episode).status == "kept"
+
+
+def test_too_short_episode_is_quarantined(tmp_path, make_episode):
+    result = write_and_clean(tmp_path, make_episode(5))
+    assert (result.status, result.reasons) == ("quarantined", ["too_short"])
+
+
+def test_short_piece_after_split_is_dropped(tmp_path, make_episode):
+    episode = make_episode(30)
+    episode.actions[25] = np.nan
+    result = write_and_clean(tmp_path, episode)
+    assert result.reasons == ["nonfinite_action", "short_segment_dropped"]
+    assert [(s.start, len(s)) for s in result.segments] == [(0, 25)]
+
+
+def test_reconcile_quarantines_minority_resolution(make_episode):
+    results = [
+        clean_episode(f"ep{i}", *_raw(make_episode(20, seed=i)), CONFIG) for i in range(3)
+    ]
+    odd = make_episode(20, seed=9)
+    odd.frames = np.repeat(np.repeat(odd.frames, 2, axis=1), 2, axis=2)
+    results.append(clean_episode("odd", *_raw(odd), CONFIG))
+    reconcile(results)
+    assert [r.status for r in results] == ["kept"] * 3 + ["quarantined"]
+    assert results[-1].reasons == ["inconsistent_frame_shape"]
+
+
+def test_no_usable_episode_fails_with_reasons(make_episode):
+    results = [clean_episode("a", *_raw(make_episode(4)), CONFIG)]
+    results.append(clean_episode("b", None, None, CONFIG, read_error="boom"))
+    with pytest.raises(NoUsableEpisodesError, match="too_short: 1.*unreadable: 1"):
+        reconcile(results)
+
+
+def test_wrong_cleaning_parameter_is_named():
+    with pytest.raises(ConfigError, match="cleaning.frozen_min_run") as info:
+        parse_config(CleaningConfig, {"frozen_min_run": 1}, "episodes.cleaning")
+    with pytest.raises(ConfigError, match="unknown key"):
+        parse_config(CleaningConfig, {"frozen_min_rnu": 5}, "episodes.cleaning")
+    assert "parameters" in str(info.value)
+
+
+def _raw(episode):
+    return episode.arrays(), dict(episode.attrs)

@@ -19,7 +19,6 @@ setup: $(STAMP)
 # torch is pinned to the local CPU build in the lock; pip resolves nothing beyond it.
 $(STAMP): requirements/lock.txt pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements/lock.txt
 	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@

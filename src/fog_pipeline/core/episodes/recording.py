@@ -92,8 +92,8 @@ class ExplorationConfig:
             )
 
 
-TABLE_SIZE = 512.0  # Push-T's table is [0, 512]^2
-_AIM_MARGIN = 100.0
+_TABLE_SIZE = 512.0  # Push-T's table is [0, 512]^2 (not imported: that would load pygame)
+_AIM_MARGIN = 100.0  # random aims stay about a block's length from the walls
 _EDGE_PUSHBACK = 0.3  # action units per step, enough to turn the OU motion within a few steps
 
 
@@ -162,8 +162,7 @@ class ExplorationPolicy:
         self._aim = None if rng.random() < cfg.goal_probability else self._random_aim()
 
     def _random_aim(self) -> np.ndarray:
-        # A block's length from the edges, so the block is not pushed into the walls.
-        return self._rng.uniform(_AIM_MARGIN, TABLE_SIZE - _AIM_MARGIN, size=2)
+        return self._rng.uniform(_AIM_MARGIN, _TABLE_SIZE - _AIM_MARGIN, size=2)
 
     def _scripted_action(self, state: dict[str, Any]) -> np.ndarray:
         cfg = self.config
@@ -202,7 +201,7 @@ class ExplorationPolicy:
     def _random_action(self, agent_xy: np.ndarray) -> np.ndarray:
         cfg = self.config
         inwards = (agent_xy < cfg.edge_margin).astype(float) - (
-            agent_xy > TABLE_SIZE - cfg.edge_margin
+            agent_xy > _TABLE_SIZE - cfg.edge_margin
         ).astype(float)
         drift = -cfg.random_reversion * self._action + _EDGE_PUSHBACK * inwards
         return self._action + drift + self._rng.normal(0.0, cfg.random_sigma, size=2)
@@ -224,6 +223,8 @@ def record_episode(
     """
     if max_steps < 1:
         raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
     policy.reset(np.random.default_rng([seed, _POLICY_STREAM]))
     frame = backend.reset(seed)
     frames, actions, rewards, success = [], [], [], []

@@ -66,9 +66,10 @@ class Episode:
 
 
 def _write(h5: h5py.File, episode: Episode) -> None:
+    # Contiguous (unchunked) datasets: episodes are read whole, and per-frame chunks made
+    # reading 14x slower (benchmarks/cleaning_throughput.py).
     for name, array in episode.arrays().items():
-        chunks = (1, *array.shape[1:]) if name == "frames" and len(array) else None
-        h5.create_dataset(name, data=array, chunks=chunks)
+        h5.create_dataset(name, data=array)
     for key, value in episode.attrs.items():
         h5.attrs[key] = value
 

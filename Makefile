@@ -28,6 +28,8 @@ run: setup
 	@echo "Results: data/08_reporting/ (dvc metrics show; dvc plots show)"
 
 test: setup
+	ruff check src tests benchmarks
+	ruff format --check src tests benchmarks
 	pytest -n 2 --dist loadfile
 
 bench: setup

@@ -15,25 +15,18 @@ import argparse
 import platform
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
 
-from fog_pipeline.core.episodes.cleaning import CleaningConfig, clean_episode, reconcile
+from fog_pipeline.core.episodes.cleaning import CleaningConfig, clean_file, reconcile
 from fog_pipeline.core.episodes.schema import EpisodeReadError, read_raw
 from fog_pipeline.core.episodes.training_set import build_training_set
 
 
 def _clean_all(files, config):
-    results = []
-    for path in files:
-        try:
-            arrays, attrs = read_raw(path)
-        except EpisodeReadError as exc:
-            results.append(clean_episode(path.stem, None, None, config, read_error=str(exc)))
-            continue
-        results.append(clean_episode(path.stem, arrays, attrs, config))
-    return reconcile(results)
+    return reconcile([clean_file(path.stem, partial(read_raw, path), config) for path in files])
 
 
 def _build(files, config, out):
@@ -72,8 +65,10 @@ def main() -> None:
             ),
         }
 
-    print(f"{len(files)} files, {megabytes:.1f} MB, {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads")
+    print(
+        f"{len(files)} files, {megabytes:.1f} MB, {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads"
+    )
     reference = rows["HDF5 read"]
     print(f"{'':<15}{'seconds':>9}{'episodes/s':>12}{'MB/s':>9}{'vs HDF5 read':>14}")
     for name, seconds in rows.items():

@@ -38,7 +38,10 @@ def repo_copy(tmp_path):
     """The committed tree (plus uncommitted edits) without data, in a fresh git repo."""
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     for name in files:
         if (REPO / name).is_file():

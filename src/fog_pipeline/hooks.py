@@ -19,4 +19,3 @@ class SeedHook:
         seed = catalog.load("params:seed") if "params:seed" in catalog else 0
         seed_everything(int(seed))
         log.info("Seeded Python, NumPy and torch with %d.", seed)
-

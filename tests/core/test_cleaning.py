@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 
 import h5py
 import numpy as np
@@ -13,10 +14,10 @@ from fog_pipeline.core.episodes.cleaning import (
     CleaningConfig,
     NoUsableEpisodesError,
     clean_episode,
+    clean_file,
     reconcile,
 )
 from fog_pipeline.core.episodes.schema import (
-    EpisodeReadError,
     episode_to_bytes,
     read_raw,
     write_episode,
@@ -25,19 +26,15 @@ from fog_pipeline.core.episodes.schema import (
 CONFIG = CleaningConfig(min_segment_length=8, frozen_min_run=5)
 
 
-def clean_file(path, config=CONFIG):
-    try:
-        arrays, attrs = read_raw(path)
-    except EpisodeReadError as exc:
-        return clean_episode(path.stem, None, None, config, read_error=str(exc))
-    return clean_episode(path.stem, arrays, attrs, config)
+def clean_path(path, config=CONFIG):
+    return clean_file(path.stem, partial(read_raw, path), config)
 
 
 def write_and_clean(tmp_path, episode, config=CONFIG):
     path = tmp_path / "ep.h5"
     write_episode(path, episode)
     before = path.read_bytes()
-    result = clean_file(path, config)
+    result = clean_path(path, config)
     assert path.read_bytes() == before, "cleaning must never modify the raw file"
     return result
 
@@ -59,14 +56,14 @@ def test_truncated_file_is_quarantined(tmp_path, make_episode):
     path = tmp_path / "ep.h5"
     data = episode_to_bytes(make_episode(30))
     write_episode(path, data[: len(data) // 2])
-    result = clean_file(path)
+    result = clean_path(path)
     assert (result.status, result.reasons) == ("quarantined", ["unreadable"])
 
 
 def test_not_hdf5_is_quarantined(tmp_path):
     path = tmp_path / "ep.h5"
     path.write_text("this is not an HDF5 file")
-    assert clean_file(path).reasons == ["unreadable"]
+    assert clean_path(path).reasons == ["unreadable"]
 
 
 def test_missing_dataset_is_quarantined(tmp_path, make_episode):
@@ -74,7 +71,7 @@ def test_missing_dataset_is_quarantined(tmp_path, make_episode):
     write_episode(path, make_episode(30))
     with h5py.File(path, "a") as h5:
         del h5["actions"]
-    result = clean_file(path)
+    result = clean_path(path)
     assert result.status == "quarantined"
     assert "missing_dataset:actions" in result.reasons
 
@@ -210,9 +207,7 @@ def test_short_piece_after_split_is_dropped(tmp_path, make_episode):
 
 
 def test_reconcile_quarantines_minority_resolution(make_episode):
-    results = [
-        clean_episode(f"ep{i}", *_raw(make_episode(20, seed=i)), CONFIG) for i in range(3)
-    ]
+    results = [clean_episode(f"ep{i}", *_raw(make_episode(20, seed=i)), CONFIG) for i in range(3)]
     odd = make_episode(20, seed=9)
     odd.frames = np.repeat(np.repeat(odd.frames, 2, axis=1), 2, axis=2)
     results.append(clean_episode("odd", *_raw(odd), CONFIG))

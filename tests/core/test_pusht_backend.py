@@ -88,7 +88,7 @@ def test_huge_action_is_clipped_to_one_bounded_move(backend):
     unit = [backend.step(np.array([1.0, -1.0])) for _ in range(5)]
     # A huge command executes exactly as the largest allowed move.
     np.testing.assert_array_equal(agent_huge, backend.privileged_state()["agent_xy"])
-    for a, b in zip(huge, unit):
+    for a, b in zip(huge, unit, strict=False):
         assert a.frame.tobytes() == b.frame.tobytes()
         np.testing.assert_array_equal(a.info["action"], [1.0, -1.0])
     # The critically damped controller never overtakes its target: 5 moves of max_step.

@@ -119,7 +119,8 @@ class SucceedsAt(RobotBackend):
     def _step(self, action):
         self.t += 1
         done = self.t == self.k
-        return StepResult(np.full(self.frame_shape, self.t, np.uint8), float(done), done, done, False)
+        frame = np.full(self.frame_shape, self.t, np.uint8)
+        return StepResult(frame, float(done), done, done, False)
 
 
 class ConstantPolicy:

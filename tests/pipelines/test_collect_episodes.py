@@ -72,7 +72,8 @@ def test_injected_faults_are_caught(kedro_project):
         assert row.status == status, row
         assert reason in row.reasons, row
     quarantine = pd.read_csv(kedro_project.path / "data/08_reporting/episodes_quarantine.csv")
-    assert set(quarantine["episode_id"]) == set(joined.loc[joined.status == "quarantined", "episode_id"])
+    quarantined = joined.loc[joined.status == "quarantined", "episode_id"]
+    assert set(quarantine["episode_id"]) == set(quarantined)
 
 
 def test_same_seed_same_episodes(kedro_project):

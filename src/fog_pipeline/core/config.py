@@ -30,9 +30,11 @@ def parse_config(cls: type[T], params: Mapping[str, Any] | None, where: str) -> 
         problems = []
         for error in exc.errors():
             key = ".".join(str(part) for part in (where, *error["loc"]))
-            problem = "unknown key" if error["type"] == "unexpected_keyword_argument" else error["msg"]
+            unknown = error["type"] == "unexpected_keyword_argument"
+            problem = "unknown key" if unknown else error["msg"]
             problems.append(f"  {key}: {problem} (got {error.get('input')!r})")
         raise ConfigError(
-            f"Invalid parameters for {cls.__name__}:\n" + "\n".join(problems)
+            f"Invalid parameters for {cls.__name__}:\n"
+            + "\n".join(problems)
             + f"\nFix them in conf/<env>/parameters_*.yml under `{where.split('.')[0]}`."
         ) from None

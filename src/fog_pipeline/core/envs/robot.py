@@ -118,7 +118,7 @@ class RobotBackend(abc.ABC):
             "scripted data-collection policy (record with a teleoperated or learned policy)"
         )
 
-    def stop(self) -> None:
+    def stop(self) -> None:  # noqa: B027 - optional hook: a backend with nothing to halt keeps it
         """Leave the robot stationary (hold its current pose). Safe to call at any time."""
 
     def close(self) -> None:

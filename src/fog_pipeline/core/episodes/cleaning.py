@@ -11,6 +11,7 @@ ever bridges missing time. Outcomes per file:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -18,7 +19,12 @@ import numpy as np
 from pydantic import Field
 
 from fog_pipeline.core.config import STRICT_KEYS
-from fog_pipeline.core.episodes.schema import ARRAY_DTYPES, REQUIRED_ATTRS, SCHEMA_VERSION
+from fog_pipeline.core.episodes.schema import (
+    ARRAY_DTYPES,
+    REQUIRED_ATTRS,
+    SCHEMA_VERSION,
+    EpisodeReadError,
+)
 
 KEPT, REPAIRED, QUARANTINED = "kept", "repaired", "quarantined"
 
@@ -107,6 +113,20 @@ def _schema_problems(arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> li
     if arrays["success"].dtype.kind not in "bui":
         problems.append("bad_dtype:success")
     return problems
+
+
+def clean_file(
+    episode_id: str,
+    load: Callable[[], tuple[dict[str, np.ndarray], dict[str, Any]]],
+    config: CleaningConfig,
+) -> CleaningResult:
+    """Read one file with ``load`` (e.g. ``partial(read_raw, path)``) and clean it; a file
+    that cannot be read is quarantined, never raised."""
+    try:
+        arrays, attrs = load()
+    except EpisodeReadError as exc:
+        return clean_episode(episode_id, None, None, config, read_error=str(exc))
+    return clean_episode(episode_id, arrays, attrs, config)
 
 
 def _identical_runs(frames: np.ndarray) -> np.ndarray:

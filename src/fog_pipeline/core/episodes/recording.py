@@ -211,9 +211,7 @@ class ExplorationPolicy:
 # Recording
 
 
-def record_episode(
-    backend: RobotBackend, policy: Policy, seed: int, max_steps: int
-) -> Episode:
+def record_episode(backend: RobotBackend, policy: Policy, seed: int, max_steps: int) -> Episode:
     """Run ``policy`` on ``backend`` for at most ``max_steps`` steps from scene ``seed``.
 
     Step ``t`` holds the frame seen before ``actions[t]``, the action actually executed
@@ -326,9 +324,7 @@ def _drop_frames(episode: Episode, rng: np.random.Generator) -> Episode:
 
 def _duplicate_frames(episode: Episode, rng: np.random.Generator) -> Episode:
     step = int(rng.integers(len(episode)))
-    return _map_arrays(
-        episode, lambda array: np.insert(array, step + 1, array[step], axis=0)
-    )
+    return _map_arrays(episode, lambda array: np.insert(array, step + 1, array[step], axis=0))
 
 
 def _timestamp_jitter(episode: Episode, rng: np.random.Generator) -> Episode:

@@ -17,10 +17,9 @@ from fog_pipeline.core.episodes.cleaning import (
     QUARANTINED,
     CleaningConfig,
     CleaningResult,
-    clean_episode,
+    clean_file,
     reconcile,
 )
-from fog_pipeline.core.episodes.schema import EpisodeReadError
 from fog_pipeline.core.episodes.training_set import TrainingSet, build_training_set
 
 log = logging.getLogger(__name__)
@@ -40,15 +39,10 @@ def clean_episodes(
 ) -> list[CleaningResult]:
     """Read every raw file once and apply the cleaning rules; one bad file never stops it."""
     config = parse_config(EpisodesParams, params, "episodes").cleaning
-    results = []
-    for episode_id, load in tqdm(sorted(raw_episodes.items()), desc="cleaning", unit="ep"):
-        try:
-            arrays, attrs = load()
-        except EpisodeReadError as exc:
-            log.warning("Quarantining %s: %s", episode_id, exc)
-            results.append(clean_episode(episode_id, None, None, config, read_error=str(exc)))
-            continue
-        results.append(clean_episode(episode_id, arrays, attrs, config))
+    results = [
+        clean_file(episode_id, load, config)
+        for episode_id, load in tqdm(sorted(raw_episodes.items()), desc="cleaning", unit="ep")
+    ]
     return reconcile(results)
 
 
@@ -73,7 +67,8 @@ def report_episodes(
     results: list[CleaningResult], training_set: TrainingSet
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """One row per raw file, the quarantine list, and counts per status and reason."""
-    split_of = dict(zip(training_set.segments["episode_id"], training_set.segments["split"]))
+    segments = training_set.segments
+    split_of = dict(zip(segments["episode_id"], segments["split"], strict=True))
     report = pd.DataFrame(
         [
             {

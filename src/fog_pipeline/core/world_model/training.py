@@ -1,0 +1,273 @@
+"""Training of the global world model (denoiser + reward model) on cleaned windows.
+
+Both models learn from the same windows of L+1 steps, one optimiser each. Training is
+resumable: every ``checkpoint_every`` steps the whole state (weights, EMA, optimisers,
+random streams, step) is written atomically, as safetensors + JSON, to the checkpoint
+directory; a rerun with the same configuration and data continues from there, and ends
+with the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from fog_pipeline.core.config import STRICT_KEYS
+from fog_pipeline.core.device import autocast
+from fog_pipeline.core.episodes.training_set import TrainingSet
+from fog_pipeline.core.io import atomic_dir
+from fog_pipeline.core.world_model.ema import EMA
+from fog_pipeline.core.world_model.frames import to_model
+from fog_pipeline.core.world_model.model import WorldModel
+
+log = logging.getLogger(__name__)
+
+MetricsCallback = Callable[[int, dict[str, float]], None]
+
+
+@dataclass
+class WorldModelTrainingConfig:
+    __pydantic_config__ = STRICT_KEYS
+
+    steps: Annotated[int, Field(ge=1)] = 3000
+    batch_size: Annotated[int, Field(ge=1)] = 32
+    lr: Annotated[float, Field(gt=0)] = 3e-4
+    warmup_steps: Annotated[int, Field(ge=0)] = 100
+    weight_decay: Annotated[float, Field(ge=0)] = 1e-2
+    grad_clip: Annotated[float, Field(gt=0)] = 1.0
+    ema_decay: Annotated[float, Field(ge=0, lt=1)] = 0.999
+    reward_lr: Annotated[float, Field(gt=0)] = 1e-3
+    checkpoint_every: Annotated[int, Field(ge=1)] = 250
+    log_every: Annotated[int, Field(ge=1)] = 25
+    # bf16 autocast pays off only on CPUs with native bf16 (AVX-512 BF16/AMX) and on GPUs;
+    # "auto" picks it there and fp32 elsewhere.
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or inf; the last checkpoint is intact."""
+
+
+def _lr_factor(step: int, config: WorldModelTrainingConfig) -> float:
+    """Linear warm-up, then cosine decay to 10 % of the peak."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return 0.1 + 0.45 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def batch_from_windows(windows: dict[str, np.ndarray], context: int, reward_frames: int, device):
+    """Split windows of context+1 steps into denoiser and reward-model inputs."""
+    frames = to_model(windows["frames"]).to(device)  # (B, L+1, 3, H, W)
+    actions = torch.as_tensor(windows["actions"], device=device)
+    return {
+        "context_frames": frames[:, :context],
+        "context_actions": actions[:, :context],
+        "next_frame": frames[:, context],
+        "reward_frames": frames[:, context + 1 - reward_frames :],
+        "action": actions[:, context - 1],
+        "reward": torch.as_tensor(windows["rewards"][:, context - 1], device=device),
+        "success": torch.as_tensor(windows["success"][:, context - 1], device=device).float(),
+    }
+
+
+class WorldModelTrainer:
+    """Owns the models, optimisers and random streams of one training run."""
+
+    def __init__(
+        self,
+        model: WorldModel,
+        training_set: TrainingSet,
+        config: WorldModelTrainingConfig,
+        seed: int,
+        device: torch.device,
+    ):
+        self.model, self.data, self.config, self.device = model, training_set, config, device
+        self.context = model.denoiser.config.context
+        self.reward_frames = model.reward_model.config.frames
+        self.window = self.context + 1
+        self.starts = training_set.window_starts("train", self.window)
+        if len(self.starts) == 0:
+            raise ValueError(
+                f"No training window of {self.window} steps: segments are shorter than the "
+                "world model's context + 1. Lower world_model.denoiser.context or raise "
+                "episodes.cleaning.min_segment_length."
+            )
+        self.ema = EMA(model.denoiser, decay=config.ema_decay)
+        self.optimizer = torch.optim.AdamW(
+            model.denoiser.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+        self.reward_optimizer = torch.optim.AdamW(
+            model.reward_model.parameters(), lr=config.reward_lr
+        )
+        self.rng = np.random.default_rng(seed)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.step = 0
+        self.fingerprint = self._fingerprint(seed)
+
+    def _fingerprint(self, seed: int) -> str:
+        """What a checkpoint must match to be resumed: configs, data and seed."""
+        blob = json.dumps(
+            {
+                "denoiser": asdict(self.model.denoiser.config),
+                "reward": asdict(self.model.reward_model.config),
+                "training": asdict(self.config),
+                "data": self.data.meta,
+                "n": len(self.data),
+                "seed": seed,
+            },
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    # -- checkpointing -----------------------------------------------------------------
+    def save_checkpoint(self, path: Path) -> None:
+        tensors: dict[str, torch.Tensor] = {}
+        for prefix, state in (
+            ("denoiser", self.model.denoiser.state_dict()),
+            ("reward", self.model.reward_model.state_dict()),
+            ("ema", self.ema.state_dict()),
+        ):
+            tensors.update({f"{prefix}/{k}": v.detach().contiguous() for k, v in state.items()})
+        optim_meta = {}
+        for name, optimizer in (("optim", self.optimizer), ("reward_optim", self.reward_optimizer)):
+            state = optimizer.state_dict()
+            for index, slots in state["state"].items():
+                for slot, value in slots.items():
+                    tensors[f"{name}/{index}/{slot}"] = torch.as_tensor(value).contiguous()
+            optim_meta[name] = state["param_groups"]
+        tensors["generator"] = self.generator.get_state()
+        meta = {
+            "step": self.step,
+            "fingerprint": self.fingerprint,
+            "numpy_rng": self.rng.bit_generator.state,
+            "param_groups": optim_meta,
+        }
+        with atomic_dir(path) as tmp:
+            save_file(tensors, str(tmp / "state.safetensors"))
+            (tmp / "state.json").write_text(json.dumps(meta, indent=1, default=int))
+
+    def try_resume(self, path: Path) -> bool:
+        """Load the checkpoint at ``path`` if it is an unfinished run of this exact setup."""
+        meta_path = path / "state.json"
+        if not meta_path.exists():
+            return False
+        meta = json.loads(meta_path.read_text())
+        if meta["step"] >= self.config.steps:
+            log.info("Checkpoint %s is of a finished run: training starts afresh.", path)
+            return False
+        if meta["fingerprint"] != self.fingerprint:
+            log.warning(
+                "Ignoring checkpoint %s: it was made with other parameters or data; "
+                "training starts from scratch and will overwrite it.",
+                path,
+            )
+            return False
+        tensors = load_file(str(path / "state.safetensors"))
+
+        def part(prefix: str) -> dict[str, torch.Tensor]:
+            cut = len(prefix) + 1
+            return {k[cut:]: v for k, v in tensors.items() if k.startswith(prefix + "/")}
+
+        self.model.denoiser.load_state_dict(part("denoiser"))
+        self.model.reward_model.load_state_dict(part("reward"))
+        self.ema.load_state_dict(part("ema"))
+        for name, optimizer in (("optim", self.optimizer), ("reward_optim", self.reward_optimizer)):
+            slots: dict[int, dict[str, torch.Tensor]] = {}
+            for key, value in part(name).items():
+                index, slot = key.split("/")
+                slots.setdefault(int(index), {})[slot] = value
+            optimizer.load_state_dict({"state": slots, "param_groups": meta["param_groups"][name]})
+        self.generator.set_state(tensors["generator"])
+        self.rng.bit_generator.state = meta["numpy_rng"]
+        self.step = int(meta["step"])
+        log.info("Resumed world-model training from %s at step %d.", path, self.step)
+        return True
+
+    # -- training ----------------------------------------------------------------------
+    def train_step(self) -> dict[str, float]:
+        starts = self.rng.choice(self.starts, size=self.config.batch_size)
+        batch = batch_from_windows(
+            self.data.windows(starts, self.window), self.context, self.reward_frames, self.device
+        )
+        factor = _lr_factor(self.step, self.config)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.config.lr * factor
+        with autocast(self.device, self.config.precision):
+            loss = self.model.denoiser.loss(
+                batch["next_frame"],
+                batch["context_frames"],
+                batch["context_actions"],
+                generator=self.generator,
+            )
+            reward_loss, reward_parts = self.model.reward_model.loss(
+                batch["reward_frames"], batch["action"], batch["reward"], batch["success"]
+            )
+        metrics = {"denoiser_loss": loss.item(), "reward_loss": reward_loss.item()}
+        metrics.update({f"reward_{k}": float(v) for k, v in reward_parts.items()})
+        bad = [name for name, value in metrics.items() if not math.isfinite(value)]
+        if bad:
+            raise NonFiniteLossError(
+                f"Non-finite {', '.join(bad)} at world-model step {self.step}. The last "
+                "checkpoint is intact; lower world_model.training.lr (or reward_lr) and rerun."
+            )
+        for optimizer, value, params in (
+            (self.optimizer, loss, self.model.denoiser.parameters()),
+            (self.reward_optimizer, reward_loss, self.model.reward_model.parameters()),
+        ):
+            optimizer.zero_grad(set_to_none=True)
+            value.backward()
+            metrics_key = "grad_norm" if optimizer is self.optimizer else "reward_grad_norm"
+            metrics[metrics_key] = float(
+                torch.nn.utils.clip_grad_norm_(list(params), self.config.grad_clip)
+            )
+            optimizer.step()
+        self.ema.update(self.model.denoiser)
+        metrics["lr"] = self.config.lr * factor
+        self.step += 1
+        return metrics
+
+    def fit(self, checkpoint_dir: Path | None, on_metrics: MetricsCallback | None = None):
+        """Train to ``config.steps``, resuming from and checkpointing to ``checkpoint_dir``."""
+        if checkpoint_dir is not None:
+            self.try_resume(checkpoint_dir)
+        self.model.denoiser.train()
+        self.model.reward_model.train()
+        running: dict[str, float] = {}
+        count = 0
+        bar = tqdm(total=self.config.steps, initial=self.step, desc="world model", unit="step")
+        with bar:
+            while self.step < self.config.steps:
+                metrics = self.train_step()
+                for key, value in metrics.items():
+                    running[key] = running.get(key, 0.0) + value
+                count += 1
+                bar.update(1)
+                if self.step % self.config.log_every == 0 or self.step == self.config.steps:
+                    averaged = {k: v / count for k, v in running.items()}
+                    running.clear()
+                    count = 0
+                    bar.set_postfix(loss=f"{averaged['denoiser_loss']:.4f}")
+                    if on_metrics is not None:
+                        on_metrics(self.step, averaged)
+                if checkpoint_dir is not None and (
+                    self.step % self.config.checkpoint_every == 0 or self.step == self.config.steps
+                ):
+                    self.save_checkpoint(checkpoint_dir)
+        self.ema.copy_to(self.model.denoiser)
+        self.model.denoiser.eval()
+        self.model.reward_model.eval()
+        return self.model

@@ -1,0 +1,145 @@
+"""World-model training mechanics: resume, NaN guard, and the batched environment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fog_pipeline.core.episodes.cleaning import Segment
+from fog_pipeline.core.episodes.training_set import build_training_set
+from fog_pipeline.core.world_model.denoiser import DenoiserConfig
+from fog_pipeline.core.world_model.env import WorldModelEnv
+from fog_pipeline.core.world_model.model import WorldModel
+from fog_pipeline.core.world_model.reward import RewardModelConfig
+from fog_pipeline.core.world_model.training import (
+    NonFiniteLossError,
+    WorldModelTrainer,
+    WorldModelTrainingConfig,
+)
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def tiny_data(make_episode):
+    segments = []
+    for i in range(6):
+        e = make_episode(20, seed=i)
+        segments.append(Segment(f"ep{i}", 0, e.frames, e.actions, e.rewards, e.success))
+    meta = {"fps": 10.0, "action_low": [-1.0, -1.0], "action_high": [1.0, 1.0]}
+    return build_training_set(segments, val_fraction=0.34, seed=0, meta=meta)
+
+
+def tiny_model(seed: int = 0) -> WorldModel:
+    torch.manual_seed(seed)
+    size = {"frame_height": 8, "frame_width": 8, "action_dim": 2}
+    denoiser = DenoiserConfig(
+        **size, context=2, block_out_channels=(8, 8), norm_num_groups=4, action_embed_dim=8
+    )
+    reward = RewardModelConfig(**size, conv_channels=(4,), norm_num_groups=4, hidden=8)
+    return WorldModel.create(denoiser, reward, [0.0, 0.0], [0.5, 0.5])
+
+
+def trainer(data, steps=12, **overrides) -> WorldModelTrainer:
+    config = WorldModelTrainingConfig(
+        steps=steps, batch_size=4, warmup_steps=2, checkpoint_every=4, log_every=2, **overrides
+    )
+    return WorldModelTrainer(tiny_model(), data, config, seed=0, device=CPU)
+
+
+def _weights(model: WorldModel) -> dict[str, torch.Tensor]:
+    return {
+        **{f"d.{k}": v for k, v in model.denoiser.state_dict().items()},
+        **{f"r.{k}": v for k, v in model.reward_model.state_dict().items()},
+    }
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_interrupted_training_resumes_to_the_same_weights(tiny_data, tmp_path):
+    reference = trainer(tiny_data).fit(tmp_path / "uninterrupted")
+
+    def kill_at_step_6(step, metrics):
+        if step == 6:
+            raise Interrupt
+
+    checkpoint = tmp_path / "ckpt"
+    with pytest.raises(Interrupt):
+        trainer(tiny_data).fit(checkpoint, kill_at_step_6)
+    resumed = trainer(tiny_data)
+    assert resumed.try_resume(checkpoint) and resumed.step == 4
+    logged = []
+    final = resumed.fit(checkpoint, lambda step, metrics: logged.append(step))
+    assert logged == [6, 8, 10, 12]
+    for key, value in _weights(reference).items():
+        torch.testing.assert_close(_weights(final)[key], value, rtol=0, atol=0, msg=key)
+
+
+def test_only_unfinished_runs_of_the_same_setup_resume(tiny_data, tmp_path):
+    run = trainer(tiny_data, steps=4)
+    run.step = 2
+    run.save_checkpoint(tmp_path / "ckpt")
+    assert not trainer(tiny_data, steps=4, lr=1e-3).try_resume(tmp_path / "ckpt")
+    assert trainer(tiny_data, steps=4).try_resume(tmp_path / "ckpt")
+    trainer(tiny_data, steps=4).fit(tmp_path / "ckpt")
+    finished = trainer(tiny_data, steps=4)
+    assert not finished.try_resume(tmp_path / "ckpt"), "a finished run is not resumed"
+    assert finished.step == 0
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_checkpoint(tiny_data, tmp_path, monkeypatch):
+    run = trainer(tiny_data, steps=8)
+    calls = {"n": 0}
+    original = run.model.denoiser.loss
+
+    def poisoned(*args, **kwargs):
+        calls["n"] += 1
+        loss = original(*args, **kwargs)
+        return loss * float("nan") if calls["n"] == 6 else loss
+
+    monkeypatch.setattr(run.model.denoiser, "loss", poisoned)
+    with pytest.raises(NonFiniteLossError, match="denoiser_loss at world-model step 5"):
+        run.fit(tmp_path / "ckpt")
+    fresh = trainer(tiny_data, steps=8)
+    assert fresh.try_resume(tmp_path / "ckpt") and fresh.step == 4
+
+
+def test_env_reset_step_and_partial_reset(tiny_data):
+    env = WorldModelEnv(tiny_model(), tiny_data, num_envs=5, max_steps=3, seed=1)
+    first = env.reset()
+    assert first.shape == (5, 3, 8, 8) and first.min() >= -1 and first.max() <= 1
+    out = env.step(torch.full((5, 2), 5.0))  # clipped to the robot's bounds
+    assert out.frame.shape == (5, 3, 8, 8)
+    assert out.reward.shape == (5,) and torch.all((out.reward >= 0) & (out.reward <= 1))
+    torch.testing.assert_close(env.past_actions[:, -1], torch.ones(5, 2))
+    torch.testing.assert_close(env.observation, out.frame)
+    env.step(torch.zeros(5, 2))
+    assert torch.all(env.step(torch.zeros(5, 2)).truncated)
+    before = env.frames.clone()
+    mask = torch.tensor([True, False, False, False, True])
+    env.reset(mask)
+    assert torch.equal(env.frames[~mask], before[~mask])
+    assert env.steps.tolist() == [0, 3, 3, 3, 0]
+
+
+def test_env_is_seedable(tiny_data):
+    def rollout(seed):
+        env = WorldModelEnv(tiny_model(), tiny_data, num_envs=3, seed=seed)
+        env.reset()
+        return torch.stack([env.step(torch.zeros(3, 2)).frame for _ in range(2)])
+
+    assert torch.equal(rollout(3), rollout(3))
+    assert not torch.equal(rollout(3), rollout(4))
+
+
+def test_env_step_can_be_differentiated(tiny_data):
+    env = WorldModelEnv(tiny_model(), tiny_data, num_envs=2, seed=0)
+    env.reset()
+    actions = torch.zeros(2, 2, requires_grad=True)
+    out = env.step(actions, differentiable=True)
+    out.reward.sum().backward()
+    assert actions.grad is not None and torch.all(torch.isfinite(actions.grad))
+    assert np.abs(actions.grad.numpy()).sum() > 0

@@ -1,0 +1,48 @@
+"""world_model pipeline on the smoke configuration, through Kedro's runner."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from fog_pipeline.core.world_model.model import WorldModel
+
+pytestmark = pytest.mark.slow
+
+
+def test_world_model_pipeline_smoke(kedro_project):
+    kedro_project("collect", "episodes")
+    kedro_project("world_model")
+    root = kedro_project.path
+
+    metrics = json.loads((root / "data/08_reporting/world_model_metrics.json").read_text())
+    assert set(metrics["rollout"]) == {"k1", "k4", "k8"}
+    for row in metrics["rollout"].values():
+        assert {"mse", "mse_copy_last", "psnr", "psnr_copy_last", "beats_copy_last"} <= set(row)
+    assert len(metrics["mse_by_step"]) == 8
+    assert metrics["reward"]["reward_mae"] >= 0
+    assert metrics["reward"]["success_auroc"] is None  # no success in smoke data: undefined
+    png = (root / "data/08_reporting/world_model_rollouts.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+    curves = root / "data/08_reporting/world_model_training/plots/metrics/denoiser_loss.tsv"
+    assert len(curves.read_text().splitlines()) == 1 + 30 // 5  # header + one row per log
+
+    model = WorldModel.load(root / "data/06_models/world_model")
+    frames = torch.zeros(2, model.context, 3, 16, 16)
+    out = model.denoiser.sample(frames, torch.zeros(2, model.context, 2))
+    assert out.shape == (2, 3, 16, 16)
+    state = json.loads((root / "data/06_models/world_model_checkpoint/state.json").read_text())
+    assert state["step"] == 30
+
+
+def test_world_model_without_training_set_names_the_stage(kedro_project):
+    with pytest.raises(Exception, match="kedro run --pipeline=episodes"):
+        kedro_project("world_model")
+
+
+def test_wrong_world_model_parameter_fails_before_training(kedro_project):
+    kedro_project("collect", "episodes")
+    with pytest.raises(Exception, match="world_model.training.stpes: unknown key"):
+        kedro_project("world_model", params={"world_model": {"training": {"stpes": 3}}})

@@ -6,6 +6,11 @@ import os
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # Parallel workers share the cores: one thread each (also for the `kedro`/`dvc`
+    # subprocesses they start), or OpenMP threads wait on each other and every op slows.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

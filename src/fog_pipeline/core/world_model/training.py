@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
@@ -41,7 +41,7 @@ MetricsCallback = Callable[[int, dict[str, float]], None]
 class WorldModelTrainingConfig:
     __pydantic_config__ = STRICT_KEYS
 
-    steps: Annotated[int, Field(ge=1)] = 3000
+    steps: Annotated[int, Field(ge=1)] = 2500
     batch_size: Annotated[int, Field(ge=1)] = 32
     lr: Annotated[float, Field(gt=0)] = 3e-4
     warmup_steps: Annotated[int, Field(ge=0)] = 100
@@ -217,7 +217,11 @@ class WorldModelTrainer:
                 batch["reward_frames"], batch["action"], batch["reward"], batch["success"]
             )
         metrics = {"denoiser_loss": loss.item(), "reward_loss": reward_loss.item()}
-        metrics.update({f"reward_{k}": float(v) for k, v in reward_parts.items()})
+        metrics.update(
+            reward_bce=float(reward_parts["reward"]),
+            success_bce=float(reward_parts["success"]),
+            reward_mse=float(reward_parts["reward_mse"]),
+        )
         bad = [name for name, value in metrics.items() if not math.isfinite(value)]
         if bad:
             raise NonFiniteLossError(

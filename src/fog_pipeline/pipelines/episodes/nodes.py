@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import pandas as pd
@@ -57,7 +57,6 @@ def build_dataset(results: list[CleaningResult], params: dict[str, Any], seed: i
         "action_high": [float(x) for x in attrs["action_high"]],
         "backend": str(attrs.get("backend", "unknown")),
         "task": str(attrs.get("task", "unknown")),
-        "cleaning": asdict(parsed.cleaning),
     }
     segments = [segment for r in usable for segment in r.segments]
     return build_training_set(segments, parsed.val_fraction, seed, meta)

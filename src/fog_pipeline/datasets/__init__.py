@@ -2,5 +2,11 @@
 
 from fog_pipeline.datasets.episodes import EpisodeFolderDataset, TrainingSetDataset
 from fog_pipeline.datasets.models import WorldModelDataset
+from fog_pipeline.datasets.surrogate import SurrogateDataset
 
-__all__ = ["EpisodeFolderDataset", "TrainingSetDataset", "WorldModelDataset"]
+__all__ = [
+    "EpisodeFolderDataset",
+    "SurrogateDataset",
+    "TrainingSetDataset",
+    "WorldModelDataset",
+]

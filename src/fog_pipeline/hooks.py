@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from kedro.framework.hooks import hook_impl
+from kedro.framework.project import pipelines
 
 from fog_pipeline.core.seeding import seed_everything
 
@@ -19,3 +20,29 @@ class SeedHook:
         seed = catalog.load("params:seed") if "params:seed" in catalog else 0
         seed_everything(int(seed))
         log.info("Seeded Python, NumPy and torch with %d.", seed)
+
+
+class MissingInputsHook:
+    """Stop at once, naming the pipeline to run, when an input artifact does not exist
+    (rather than after an hour of training, when the node that needs it starts)."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        missing = []
+        for name in sorted(pipeline.inputs()):
+            if name.startswith("params:") or name == "parameters" or name not in catalog:
+                continue
+            if not catalog.exists(name):
+                makers = sorted(
+                    key
+                    for key, candidate in pipelines.items()
+                    if key != "__default__" and name in candidate.all_outputs()
+                )
+                fix = " or ".join(
+                    f"`kedro run --pipeline={m}` (or `dvc repro {m}`)" for m in makers
+                )
+                missing.append(f"'{name}': make it with {fix or 'the pipeline that writes it'}")
+        if missing:
+            raise FileNotFoundError(
+                "Missing input artifacts for this run:\n  " + "\n  ".join(missing)
+            )

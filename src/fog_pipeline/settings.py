@@ -2,7 +2,7 @@
 
 from kedro.config import OmegaConfigLoader
 
-from fog_pipeline.hooks import SeedHook
+from fog_pipeline.hooks import MissingInputsHook, SeedHook
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -12,4 +12,4 @@ CONFIG_LOADER_ARGS = {
     "merge_strategy": {"parameters": "soft", "catalog": "soft"},
 }
 
-HOOKS = (SeedHook(),)
+HOOKS = (SeedHook(), MissingInputsHook())

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+import pkgutil
 
 from kedro.framework.hooks import hook_impl
-from kedro.framework.project import pipelines
+from kedro.pipeline import Pipeline
 
+import fog_pipeline.pipelines
 from fog_pipeline.core.seeding import seed_everything
 
 log = logging.getLogger(__name__)
@@ -29,13 +32,15 @@ class MissingInputsHook:
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         missing = []
+        every_pipeline = None
         for name in sorted(pipeline.inputs()):
             if name.startswith("params:") or name == "parameters" or name not in catalog:
                 continue
             if not catalog.exists(name):
+                every_pipeline = every_pipeline or _all_pipelines()
                 makers = sorted(
                     key
-                    for key, candidate in pipelines.items()
+                    for key, candidate in every_pipeline.items()
                     if key != "__default__" and name in candidate.all_outputs()
                 )
                 fix = " or ".join(
@@ -46,3 +51,14 @@ class MissingInputsHook:
             raise FileNotFoundError(
                 "Missing input artifacts for this run:\n  " + "\n  ".join(missing)
             )
+
+
+def _all_pipelines() -> dict[str, Pipeline]:
+    """Every pipeline of the package (Kedro's registry holds only those of this run)."""
+    package = fog_pipeline.pipelines
+    found = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        if info.ispkg and hasattr(module, "create_pipeline"):
+            found[info.name] = module.create_pipeline()
+    return found

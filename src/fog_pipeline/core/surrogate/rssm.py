@@ -49,8 +49,8 @@ from pydantic import Field
 from torch import nn
 
 from fog_pipeline.core.config import STRICT_KEYS
+from fog_pipeline.core.nn import ActionNormalizedModule
 
-_MIN_ACTION_STD = 1e-3  # as in the world model: a constant action dimension stays finite
 # The continuation head starts at P(continue) = sigmoid(4.6) ~ 0.99.
 _CONT_BIAS_INIT = 4.6
 
@@ -280,7 +280,7 @@ class _Decoder(nn.Module):
         return x.reshape(*lead, *x.shape[1:])
 
 
-class RSSM(nn.Module):
+class RSSM(ActionNormalizedModule):
     """The surrogate S. Frames are float (..., C, H, W) in [-1, 1]; actions raw (normalised
     inside with the buffers set by :meth:`set_action_stats`)."""
 
@@ -304,16 +304,7 @@ class RSSM(nn.Module):
         self.cont_head = _mlp(features, config.hidden, 1, layers=1)
         with torch.no_grad():
             self.cont_head[-1].bias.fill_(_CONT_BIAS_INIT)
-        self.register_buffer("action_mean", torch.zeros(config.action_dim))
-        self.register_buffer("action_std", torch.ones(config.action_dim))
-
-    def set_action_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        """Store the training actions' per-dimension statistics (saved with the weights)."""
-        self.action_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
-        self.action_std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp_min(_MIN_ACTION_STD))
-
-    def param_count(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+        self._register_action_stats(config.action_dim)
 
     # -- building blocks ---------------------------------------------------------------
     def _stats(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -333,7 +324,7 @@ class RSSM(nn.Module):
                 f"actions must end in action_dim={self.config.action_dim}, "
                 f"got {tuple(action.shape)}"
             )
-        action = (action - self.action_mean) / self.action_std
+        action = self.normalize_action(action)
         return self.cell(self.transition_in(torch.cat([z, action.to(z.dtype)], dim=-1)), h)
 
     def _check_frames(self, frames: torch.Tensor, lead: int) -> None:

@@ -24,10 +24,7 @@ from pydantic import Field
 from torch import nn
 
 from fog_pipeline.core.config import STRICT_KEYS
-
-# Floor for the action standard deviation: a constant action dimension must not turn
-# unseen values into huge inputs.
-_MIN_ACTION_STD = 1e-3
+from fog_pipeline.core.nn import ActionNormalizedModule
 
 
 @dataclass
@@ -80,7 +77,7 @@ class DenoiserConfig:
             raise ValueError(f"sigma_min ({self.sigma_min}) must be below sigma_max")
 
 
-class Denoiser(nn.Module):
+class Denoiser(ActionNormalizedModule):
     def __init__(self, config: DenoiserConfig) -> None:
         super().__init__()
         self.config = config
@@ -105,16 +102,7 @@ class Denoiser(nn.Module):
         self.action_embedding = nn.Sequential(
             nn.Linear(config.context * config.action_dim, width), nn.SiLU(), nn.Linear(width, width)
         )
-        self.register_buffer("action_mean", torch.zeros(config.action_dim))
-        self.register_buffer("action_std", torch.ones(config.action_dim))
-
-    def set_action_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        """Store the training actions' per-dimension statistics (saved with the weights)."""
-        self.action_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
-        self.action_std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp_min(_MIN_ACTION_STD))
-
-    def param_count(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+        self._register_action_stats(config.action_dim)
 
     def preconditioning(
         self, sigma: torch.Tensor
@@ -144,7 +132,7 @@ class Denoiser(nn.Module):
                 f"context_actions must be (B, {config.context}, {config.action_dim}), "
                 f"got {tuple(context_actions.shape)}"
             )
-        actions = (context_actions - self.action_mean) / self.action_std
+        actions = self.normalize_action(context_actions)
         return context_frames.flatten(1, 2), self.action_embedding(actions.flatten(1))
 
     def _network(

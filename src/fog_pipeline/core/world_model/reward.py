@@ -17,8 +17,7 @@ from pydantic import Field
 from torch import nn
 
 from fog_pipeline.core.config import STRICT_KEYS
-
-_MIN_ACTION_STD = 1e-3  # as in the denoiser: a constant action dimension stays finite
+from fog_pipeline.core.nn import ActionNormalizedModule
 
 
 @dataclass
@@ -60,7 +59,7 @@ def _conv_block(inputs: int, outputs: int, stride: int, groups: int) -> nn.Seque
     )
 
 
-class RewardModel(nn.Module):
+class RewardModel(ActionNormalizedModule):
     def __init__(self, config: RewardModelConfig) -> None:
         super().__init__()
         self.config = config
@@ -75,15 +74,7 @@ class RewardModel(nn.Module):
         self.head = nn.Sequential(
             nn.Linear(features, config.hidden), nn.SiLU(), nn.Linear(config.hidden, 2)
         )
-        self.register_buffer("action_mean", torch.zeros(config.action_dim))
-        self.register_buffer("action_std", torch.ones(config.action_dim))
-
-    def set_action_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        self.action_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
-        self.action_std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp_min(_MIN_ACTION_STD))
-
-    def param_count(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+        self._register_action_stats(config.action_dim)
 
     def logits(
         self, frames: torch.Tensor, action: torch.Tensor
@@ -99,7 +90,7 @@ class RewardModel(nn.Module):
         if tuple(action.shape[1:]) != (config.action_dim,):
             raise ValueError(f"action must be (B, {config.action_dim}), got {tuple(action.shape)}")
         features = self.encoder(frames.flatten(1, 2))
-        action = (action - self.action_mean) / self.action_std
+        action = self.normalize_action(action)
         out = self.head(torch.cat([features, action.to(features.dtype)], dim=1))
         return out[:, 0], out[:, 1]
 

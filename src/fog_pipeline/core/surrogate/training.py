@@ -29,13 +29,12 @@ from typing import Annotated, Any
 import numpy as np
 import torch
 from pydantic import Field
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from fog_pipeline.core.config import STRICT_KEYS
 from fog_pipeline.core.episodes.training_set import TrainingSet
-from fog_pipeline.core.io import atomic_dir
 from fog_pipeline.core.surrogate.rssm import RSSM
+from fog_pipeline.core.training_state import resume_training_state, save_training_state
 from fog_pipeline.core.world_model.frames import to_model
 
 # One error type for every training loop: a caller catches world-model and surrogate
@@ -169,56 +168,31 @@ class SurrogateTrainer:
     # -- checkpointing -----------------------------------------------------------------
     def save_checkpoint(self, path: str | Path) -> None:
         """Weights, optimiser, random streams and step, written atomically to ``path``."""
-        tensors = {
-            f"model/{k}": v.detach().contiguous() for k, v in self.model.state_dict().items()
-        }
-        state = self.optimizer.state_dict()
-        for index, slots in state["state"].items():
-            for slot, value in slots.items():
-                tensors[f"optim/{index}/{slot}"] = torch.as_tensor(value).contiguous()
-        tensors["generator"] = self.generator.get_state()
-        tensors = {k: v.to("cpu") for k, v in tensors.items()}
-        meta = {
-            "step": self.step,
-            "fingerprint": self.fingerprint,
-            "numpy_rng": self.rng.bit_generator.state,
-            "param_groups": state["param_groups"],
-        }
-        with atomic_dir(path) as tmp:
-            save_file(tensors, str(tmp / "state.safetensors"))
-            (tmp / "state.json").write_text(json.dumps(meta, indent=1, default=int))
+        save_training_state(
+            path,
+            step=self.step,
+            fingerprint=self.fingerprint,
+            modules={"model": self.model.state_dict()},
+            optimizers={"optim": self.optimizer},
+            generator=self.generator,
+            rng=self.rng,
+        )
 
     def try_resume(self, path: str | Path) -> bool:
         """Load the checkpoint at ``path`` if it is an unfinished run of this exact setup."""
-        path = Path(path)
-        meta_path = path / "state.json"
-        if not meta_path.exists():
-            return False
-        meta = json.loads(meta_path.read_text())
-        if meta["step"] >= self.config.steps:
-            log.info("Checkpoint %s is of a finished run: training starts afresh.", path)
-            return False
-        if meta["fingerprint"] != self.fingerprint:
-            log.warning(
-                "Ignoring checkpoint %s: it was made with other parameters or data; "
-                "training starts from scratch and will overwrite it.",
-                path,
-            )
-            return False
-        tensors = load_file(str(path / "state.safetensors"), device=str(self.device))
-        self.model.load_state_dict(
-            {k.removeprefix("model/"): v for k, v in tensors.items() if k.startswith("model/")}
+        step = resume_training_state(
+            path,
+            total_steps=self.config.steps,
+            fingerprint=self.fingerprint,
+            modules={"model": self.model.load_state_dict},
+            optimizers={"optim": self.optimizer},
+            generator=self.generator,
+            rng=self.rng,
+            device=self.device,
         )
-        slots: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in tensors.items():
-            if key.startswith("optim/"):
-                _, index, slot = key.split("/")
-                # Adam's step counter lives on the CPU unless the optimiser is capturable.
-                slots.setdefault(int(index), {})[slot] = value.cpu() if slot == "step" else value
-        self.optimizer.load_state_dict({"state": slots, "param_groups": meta["param_groups"]})
-        self.generator.set_state(tensors["generator"].cpu())
-        self.rng.bit_generator.state = meta["numpy_rng"]
-        self.step = int(meta["step"])
+        if step is None:
+            return False
+        self.step = step
         log.info("Resumed surrogate training from %s at step %d.", path, self.step)
         return True
 

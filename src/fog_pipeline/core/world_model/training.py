@@ -21,13 +21,12 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 from pydantic import Field
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from fog_pipeline.core.config import STRICT_KEYS
 from fog_pipeline.core.device import autocast
 from fog_pipeline.core.episodes.training_set import TrainingSet
-from fog_pipeline.core.io import atomic_dir
+from fog_pipeline.core.training_state import resume_training_state, save_training_state
 from fog_pipeline.core.world_model.ema import EMA
 from fog_pipeline.core.world_model.frames import to_model
 from fog_pipeline.core.world_model.model import WorldModel
@@ -113,7 +112,7 @@ class WorldModelTrainer:
             model.reward_model.parameters(), lr=config.reward_lr
         )
         self.rng = np.random.default_rng(seed)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator(device).manual_seed(seed)
         self.step = 0
         self.fingerprint = self._fingerprint(seed)
 
@@ -135,65 +134,39 @@ class WorldModelTrainer:
 
     # -- checkpointing -----------------------------------------------------------------
     def save_checkpoint(self, path: Path) -> None:
-        tensors: dict[str, torch.Tensor] = {}
-        for prefix, state in (
-            ("denoiser", self.model.denoiser.state_dict()),
-            ("reward", self.model.reward_model.state_dict()),
-            ("ema", self.ema.state_dict()),
-        ):
-            tensors.update({f"{prefix}/{k}": v.detach().contiguous() for k, v in state.items()})
-        optim_meta = {}
-        for name, optimizer in (("optim", self.optimizer), ("reward_optim", self.reward_optimizer)):
-            state = optimizer.state_dict()
-            for index, slots in state["state"].items():
-                for slot, value in slots.items():
-                    tensors[f"{name}/{index}/{slot}"] = torch.as_tensor(value).contiguous()
-            optim_meta[name] = state["param_groups"]
-        tensors["generator"] = self.generator.get_state()
-        meta = {
-            "step": self.step,
-            "fingerprint": self.fingerprint,
-            "numpy_rng": self.rng.bit_generator.state,
-            "param_groups": optim_meta,
-        }
-        with atomic_dir(path) as tmp:
-            save_file(tensors, str(tmp / "state.safetensors"))
-            (tmp / "state.json").write_text(json.dumps(meta, indent=1, default=int))
+        save_training_state(
+            path,
+            step=self.step,
+            fingerprint=self.fingerprint,
+            modules={
+                "denoiser": self.model.denoiser.state_dict(),
+                "reward": self.model.reward_model.state_dict(),
+                "ema": self.ema.state_dict(),
+            },
+            optimizers={"optim": self.optimizer, "reward_optim": self.reward_optimizer},
+            generator=self.generator,
+            rng=self.rng,
+        )
 
     def try_resume(self, path: Path) -> bool:
         """Load the checkpoint at ``path`` if it is an unfinished run of this exact setup."""
-        meta_path = path / "state.json"
-        if not meta_path.exists():
+        step = resume_training_state(
+            path,
+            total_steps=self.config.steps,
+            fingerprint=self.fingerprint,
+            modules={
+                "denoiser": self.model.denoiser.load_state_dict,
+                "reward": self.model.reward_model.load_state_dict,
+                "ema": self.ema.load_state_dict,
+            },
+            optimizers={"optim": self.optimizer, "reward_optim": self.reward_optimizer},
+            generator=self.generator,
+            rng=self.rng,
+            device=self.device,
+        )
+        if step is None:
             return False
-        meta = json.loads(meta_path.read_text())
-        if meta["step"] >= self.config.steps:
-            log.info("Checkpoint %s is of a finished run: training starts afresh.", path)
-            return False
-        if meta["fingerprint"] != self.fingerprint:
-            log.warning(
-                "Ignoring checkpoint %s: it was made with other parameters or data; "
-                "training starts from scratch and will overwrite it.",
-                path,
-            )
-            return False
-        tensors = load_file(str(path / "state.safetensors"))
-
-        def part(prefix: str) -> dict[str, torch.Tensor]:
-            cut = len(prefix) + 1
-            return {k[cut:]: v for k, v in tensors.items() if k.startswith(prefix + "/")}
-
-        self.model.denoiser.load_state_dict(part("denoiser"))
-        self.model.reward_model.load_state_dict(part("reward"))
-        self.ema.load_state_dict(part("ema"))
-        for name, optimizer in (("optim", self.optimizer), ("reward_optim", self.reward_optimizer)):
-            slots: dict[int, dict[str, torch.Tensor]] = {}
-            for key, value in part(name).items():
-                index, slot = key.split("/")
-                slots.setdefault(int(index), {})[slot] = value
-            optimizer.load_state_dict({"state": slots, "param_groups": meta["param_groups"][name]})
-        self.generator.set_state(tensors["generator"])
-        self.rng.bit_generator.state = meta["numpy_rng"]
-        self.step = int(meta["step"])
+        self.step = step
         log.info("Resumed world-model training from %s at step %d.", path, self.step)
         return True
 

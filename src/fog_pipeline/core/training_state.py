@@ -1,0 +1,107 @@
+"""Resumable training state: weights, optimisers, random streams and step, in one directory.
+
+``state.safetensors`` holds every tensor (module states under ``<name>/``, optimiser slots
+under ``<optimiser>/<param index>/<slot>``, the torch generator); ``state.json`` holds the
+step, the run's fingerprint, the NumPy generator and the optimisers' param groups. Written
+atomically. A checkpoint is resumed only if it belongs to the same setup (fingerprint) and
+its run had not finished: a rerun after completion is a new run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from fog_pipeline.core.io import atomic_dir
+
+log = logging.getLogger(__name__)
+
+
+def save_training_state(
+    path: str | Path,
+    *,
+    step: int,
+    fingerprint: str,
+    modules: Mapping[str, Mapping[str, torch.Tensor]],
+    optimizers: Mapping[str, torch.optim.Optimizer],
+    generator: torch.Generator,
+    rng: np.random.Generator,
+) -> None:
+    tensors: dict[str, torch.Tensor] = {}
+    for prefix, state in modules.items():
+        tensors.update({f"{prefix}/{k}": v.detach().contiguous() for k, v in state.items()})
+    param_groups = {}
+    for name, optimizer in optimizers.items():
+        state = optimizer.state_dict()
+        for index, slots in state["state"].items():
+            for slot, value in slots.items():
+                tensors[f"{name}/{index}/{slot}"] = torch.as_tensor(value).contiguous()
+        param_groups[name] = state["param_groups"]
+    tensors["generator"] = generator.get_state()
+    tensors = {k: v.to("cpu") for k, v in tensors.items()}
+    meta = {
+        "step": step,
+        "fingerprint": fingerprint,
+        "numpy_rng": rng.bit_generator.state,
+        "param_groups": param_groups,
+    }
+    with atomic_dir(path) as tmp:
+        save_file(tensors, str(tmp / "state.safetensors"))
+        (tmp / "state.json").write_text(json.dumps(meta, indent=1, default=int))
+
+
+def resume_training_state(
+    path: str | Path,
+    *,
+    total_steps: int,
+    fingerprint: str,
+    modules: Mapping[str, Callable[[dict[str, torch.Tensor]], Any]],
+    optimizers: Mapping[str, torch.optim.Optimizer],
+    generator: torch.Generator,
+    rng: np.random.Generator,
+    device: torch.device | str = "cpu",
+) -> int | None:
+    """Restore the state at ``path`` into the given objects and return its step, or
+    return None (touching nothing) when there is no resumable checkpoint there.
+
+    ``modules`` maps each saved prefix to the ``load_state_dict`` that takes it.
+    """
+    path = Path(path)
+    meta_path = path / "state.json"
+    if not meta_path.exists():
+        return None
+    meta = json.loads(meta_path.read_text())
+    if meta["step"] >= total_steps:
+        log.info("Checkpoint %s is of a finished run: training starts afresh.", path)
+        return None
+    if meta["fingerprint"] != fingerprint:
+        log.warning(
+            "Ignoring checkpoint %s: it was made with other parameters or data; "
+            "training starts from scratch and will overwrite it.",
+            path,
+        )
+        return None
+    tensors = load_file(str(path / "state.safetensors"), device=str(device))
+
+    def part(prefix: str) -> dict[str, torch.Tensor]:
+        return {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + "/")}
+
+    for prefix, load_state_dict in modules.items():
+        load_state_dict(part(prefix))
+    for name, optimizer in optimizers.items():
+        slots: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in part(name).items():
+            index, slot = key.split("/")
+            # Adam's step counter lives on the CPU unless the optimiser is capturable.
+            slots.setdefault(int(index), {})[slot] = value.cpu() if slot == "step" else value
+        optimizer.load_state_dict({"state": slots, "param_groups": meta["param_groups"][name]})
+    generator.set_state(tensors["generator"].cpu())
+    rng.bit_generator.state = meta["numpy_rng"]
+    return int(meta["step"])

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
 
 from fog_pipeline.core.io import atomic_dir
 
@@ -105,3 +106,36 @@ def resume_training_state(
     generator.set_state(tensors["generator"].cpu())
     rng.bit_generator.state = meta["numpy_rng"]
     return int(meta["step"])
+
+
+def run_training_loop(
+    trainer: Any,
+    train_step: Callable[[], dict[str, float]],
+    checkpoint_dir: Path | None,
+    on_metrics: Callable[[int, dict[str, float]], None] | None,
+    desc: str,
+    postfix: Callable[[dict[str, float]], dict[str, str]],
+) -> None:
+    """Step ``trainer`` to ``trainer.config.steps`` with a progress bar; every ``log_every``
+    steps report the averaged metrics, every ``checkpoint_every`` steps (and at the end)
+    save the training state. ``trainer`` has ``step``, ``config`` and ``save_checkpoint``;
+    ``train_step`` advances ``trainer.step`` by one."""
+    config = trainer.config
+    running: dict[str, float] = {}
+    count = 0
+    with tqdm(total=config.steps, initial=trainer.step, desc=desc, unit="step") as bar:
+        while trainer.step < config.steps:
+            for key, value in train_step().items():
+                running[key] = running.get(key, 0.0) + value
+            count += 1
+            bar.update(1)
+            last = trainer.step == config.steps
+            if trainer.step % config.log_every == 0 or last:
+                averaged = {k: v / count for k, v in running.items()}
+                running.clear()
+                count = 0
+                bar.set_postfix(**postfix(averaged))
+                if on_metrics is not None:
+                    on_metrics(trainer.step, averaged)
+            if checkpoint_dir is not None and (trainer.step % config.checkpoint_every == 0 or last):
+                trainer.save_checkpoint(checkpoint_dir)

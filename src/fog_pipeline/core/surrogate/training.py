@@ -29,12 +29,15 @@ from typing import Annotated, Any
 import numpy as np
 import torch
 from pydantic import Field
-from tqdm.auto import tqdm
 
 from fog_pipeline.core.config import STRICT_KEYS
 from fog_pipeline.core.episodes.training_set import TrainingSet
 from fog_pipeline.core.surrogate.rssm import RSSM
-from fog_pipeline.core.training_state import resume_training_state, save_training_state
+from fog_pipeline.core.training_state import (
+    resume_training_state,
+    run_training_loop,
+    save_training_state,
+)
 from fog_pipeline.core.world_model.frames import to_model
 
 # One error type for every training loop: a caller catches world-model and surrogate
@@ -310,27 +313,14 @@ class SurrogateTrainer:
         checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
         if checkpoint_dir is not None:
             self.try_resume(checkpoint_dir)
-        running: dict[str, float] = {}
-        count = 0
-        bar = tqdm(total=self.config.steps, initial=self.step, desc="surrogate", unit="step")
-        with bar:
-            while self.step < self.config.steps:
-                metrics = self.train_step(next_batch())
-                for key, value in metrics.items():
-                    running[key] = running.get(key, 0.0) + value
-                count += 1
-                bar.update(1)
-                if self.step % self.config.log_every == 0 or self.step == self.config.steps:
-                    averaged = {k: v / count for k, v in running.items()}
-                    running.clear()
-                    count = 0
-                    bar.set_postfix(loss=f"{averaged['loss']:.3g}", kl=f"{averaged['kl']:.3g}")
-                    if on_metrics is not None:
-                        on_metrics(self.step, averaged)
-                if checkpoint_dir is not None and (
-                    self.step % self.config.checkpoint_every == 0 or self.step == self.config.steps
-                ):
-                    self.save_checkpoint(checkpoint_dir)
+        run_training_loop(
+            self,
+            lambda: self.train_step(next_batch()),
+            checkpoint_dir,
+            on_metrics,
+            "surrogate",
+            lambda m: {"loss": f"{m['loss']:.3g}", "kl": f"{m['kl']:.3g}"},
+        )
         return self.model.eval()
 
 

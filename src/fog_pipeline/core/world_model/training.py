@@ -21,12 +21,15 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 from pydantic import Field
-from tqdm.auto import tqdm
 
 from fog_pipeline.core.config import STRICT_KEYS
 from fog_pipeline.core.device import autocast
 from fog_pipeline.core.episodes.training_set import TrainingSet
-from fog_pipeline.core.training_state import resume_training_state, save_training_state
+from fog_pipeline.core.training_state import (
+    resume_training_state,
+    run_training_loop,
+    save_training_state,
+)
 from fog_pipeline.core.world_model.ema import EMA
 from fog_pipeline.core.world_model.frames import to_model
 from fog_pipeline.core.world_model.model import WorldModel
@@ -223,27 +226,14 @@ class WorldModelTrainer:
             self.try_resume(checkpoint_dir)
         self.model.denoiser.train()
         self.model.reward_model.train()
-        running: dict[str, float] = {}
-        count = 0
-        bar = tqdm(total=self.config.steps, initial=self.step, desc="world model", unit="step")
-        with bar:
-            while self.step < self.config.steps:
-                metrics = self.train_step()
-                for key, value in metrics.items():
-                    running[key] = running.get(key, 0.0) + value
-                count += 1
-                bar.update(1)
-                if self.step % self.config.log_every == 0 or self.step == self.config.steps:
-                    averaged = {k: v / count for k, v in running.items()}
-                    running.clear()
-                    count = 0
-                    bar.set_postfix(loss=f"{averaged['denoiser_loss']:.4f}")
-                    if on_metrics is not None:
-                        on_metrics(self.step, averaged)
-                if checkpoint_dir is not None and (
-                    self.step % self.config.checkpoint_every == 0 or self.step == self.config.steps
-                ):
-                    self.save_checkpoint(checkpoint_dir)
+        run_training_loop(
+            self,
+            self.train_step,
+            checkpoint_dir,
+            on_metrics,
+            "world model",
+            lambda m: {"loss": f"{m['denoiser_loss']:.4f}"},
+        )
         self.ema.copy_to(self.model.denoiser)
         self.model.denoiser.eval()
         self.model.reward_model.eval()

@@ -68,10 +68,19 @@ def repo_copy(tmp_path):
 def test_repro_is_incremental(repo_copy):
     dvc = str(BIN / "dvc")
     first = _sh(dvc, "repro", cwd=repo_copy)
-    assert _ran(first) == {"collect", "episodes", "world_model", "surrogate"}
+    assert _ran(first) == {
+        "collect",
+        "episodes",
+        "world_model",
+        "surrogate",
+        "policy",
+        "baselines",
+        "evaluation",
+    }
     assert (repo_copy / "data/03_primary/training_set/meta.json").exists()
     metrics = _sh(dvc, "metrics", "show", cwd=repo_copy)
-    assert "episodes_summary.json" in metrics and "world_model_metrics.json" in metrics
+    for name in ("episodes_summary", "world_model_metrics", "policy_training", "evaluation"):
+        assert f"{name}.json" in metrics, name
 
     assert _ran(_sh(dvc, "repro", cwd=repo_copy)) == set(), "nothing changed: nothing reruns"
 

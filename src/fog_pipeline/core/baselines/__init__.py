@@ -1,0 +1,1 @@
+"""Baselines trained inside the same global world model as FoG (PPO)."""

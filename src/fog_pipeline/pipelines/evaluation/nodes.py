@@ -1,0 +1,216 @@
+"""Nodes of the ``evaluation`` pipeline: run policies on the robot and report success."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+from pydantic import Field
+
+from fog_pipeline.core.config import STRICT_KEYS, parse_config
+from fog_pipeline.core.envs import RobotBackend, make_backend
+from fog_pipeline.core.episodes.recording import ExplorationPolicy
+from fog_pipeline.core.evaluation import (
+    BackendPolicyAdapter,
+    EpisodeVideo,
+    EvaluationPolicy,
+    RandomPolicy,
+    aggregate,
+    comparison_figure,
+    evaluate_policy,
+    sample_efficiency_figure,
+    sample_efficiency_row,
+)
+from fog_pipeline.pipelines.collect.nodes import CollectParams
+
+log = logging.getLogger(__name__)
+
+CONFIDENCE = 0.95
+REFERENCE_POLICIES = ("random", "data_policy")
+
+
+@dataclass
+class EvaluationParams:
+    __pydantic_config__ = STRICT_KEYS
+
+    # Episodes per policy. Every policy runs on the same scenes (a paired comparison).
+    episodes: Annotated[int, Field(ge=1)] = 50
+    # Scene seeds first_seed .. first_seed + episodes - 1: they must not overlap the
+    # seeds the training data was recorded on (collect.first_env_seed, n_episodes).
+    first_seed: Annotated[int, Field(ge=0)] = 100_000
+    # Time limit of an episode in control steps (at most the backend's max_episode_steps).
+    max_steps: Annotated[int, Field(ge=1)] = 300
+    reference_policies: tuple[str, ...] = REFERENCE_POLICIES
+    # GIFs of the first episodes of each policy (data/08_reporting/evaluation_videos).
+    video_episodes: Annotated[int, Field(ge=0)] = 2
+    # Episodes per FoG/PPO snapshot on the sample-efficiency curve (the first seeds).
+    snapshot_episodes: Annotated[int, Field(ge=1)] = 20
+
+    def __post_init__(self) -> None:
+        self.reference_policies = tuple(self.reference_policies)
+        unknown = sorted(set(self.reference_policies) - set(REFERENCE_POLICIES))
+        if unknown:
+            raise ValueError(
+                f"unknown reference policies {unknown}; known: {', '.join(REFERENCE_POLICIES)}"
+            )
+        if len(set(self.reference_policies)) != len(self.reference_policies):
+            raise ValueError(f"reference_policies repeats a name: {self.reference_policies}")
+
+    @property
+    def seeds(self) -> range:
+        return range(self.first_seed, self.first_seed + self.episodes)
+
+
+def _check_disjoint_seeds(config: EvaluationParams, collect: CollectParams) -> None:
+    recorded = range(collect.first_env_seed, collect.first_env_seed + collect.n_episodes)
+    shared = range(max(config.seeds.start, recorded.start), min(config.seeds.stop, recorded.stop))
+    if shared:
+        raise ValueError(
+            f"evaluation scene seeds {config.seeds.start}..{config.seeds.stop - 1} "
+            f"(evaluation.first_seed, evaluation.episodes) overlap the seeds the training data "
+            f"was recorded on, {recorded.start}..{recorded.stop - 1} (collect.first_env_seed, "
+            f"collect.n_episodes): {len(shared)} shared, {shared.start}..{shared.stop - 1}. "
+            "A policy must be scored on scenes its world model never saw: set "
+            f"evaluation.first_seed >= {recorded.stop} (or make the ranges disjoint)."
+        )
+
+
+def _reference_policy(name: str, backend: RobotBackend, collect: CollectParams, seed: int):
+    if name == "random":
+        return RandomPolicy(backend.action_low, backend.action_high, seed)
+    # The scripted collector with the exploration settings that recorded the data.
+    return BackendPolicyAdapter(ExplorationPolicy(collect.exploration), backend, seed, name)
+
+
+def evaluate_on_robot(
+    params: dict[str, Any],
+    collect_params: dict[str, Any],
+    seed: int,
+    **learned_policies: EvaluationPolicy,
+) -> tuple[pd.DataFrame, dict[str, EpisodeVideo]]:
+    """Run the reference policies, then ``learned_policies``, on the same unseen scenes.
+
+    The robot is the one the data was recorded on (``collect.backend`` and its
+    ``backend_options``): a policy trained on its camera frames must see the same
+    camera. ``learned_policies`` are extra node inputs mapped by name (the name becomes
+    the policy's name in every output), each an object with ``reset()`` and
+    ``act(frame) -> action``. Returns the per-episode table and the videos keyed
+    ``<policy>_<k>`` (the first ``video_episodes`` episodes of each policy).
+    """
+    config = parse_config(EvaluationParams, params, "evaluation")
+    collect = parse_config(CollectParams, collect_params, "collect")
+    _check_disjoint_seeds(config, collect)
+    clashes = sorted(set(learned_policies) & set(config.reference_policies))
+    if clashes:
+        raise ValueError(
+            f"policy inputs {clashes} are named like reference policies; rename the inputs "
+            "of the evaluate_on_robot node (the input's key is the policy's name)"
+        )
+    for name, policy in learned_policies.items():
+        if not all(callable(getattr(policy, method, None)) for method in ("reset", "act")):
+            raise TypeError(
+                f"policy input {name!r} is a {type(policy).__name__}, which lacks reset() or "
+                "act(frame); load it as an object with reset() and act(frame) -> action"
+            )
+
+    if not config.reference_policies and not learned_policies:
+        raise ValueError(
+            "no policy to evaluate: evaluation.reference_policies is empty and the node has "
+            "no policy input"
+        )
+
+    tables, videos = [], {}
+    with make_backend(collect.backend, **collect.backend_options) as backend:
+        if config.max_steps > backend.max_episode_steps:
+            raise ValueError(
+                f"evaluation.max_steps={config.max_steps} exceeds the robot's episode limit "
+                f"{backend.max_episode_steps} (collect.backend_options.max_episode_steps): "
+                "lower the first or raise the second"
+            )
+        policies = {
+            name: _reference_policy(name, backend, collect, seed)
+            for name in config.reference_policies
+        } | learned_policies
+        for name, policy in policies.items():
+            result = evaluate_policy(
+                policy,
+                backend,
+                config.seeds,
+                config.max_steps,
+                name=name,
+                video_episodes=config.video_episodes,
+            )
+            tables.append(result.episodes)
+            videos |= {f"{name}_{k}": video for k, video in enumerate(result.videos)}
+    return pd.concat(tables, ignore_index=True), videos
+
+
+def report_evaluation(
+    episodes: pd.DataFrame, params: dict[str, Any]
+) -> tuple[dict[str, Any], Figure]:
+    """Aggregates per policy (DVC metrics) and the comparison figure."""
+    config = parse_config(EvaluationParams, params, "evaluation")
+    policies = aggregate(episodes, CONFIDENCE)
+    for name, entry in policies.items():
+        log.info(
+            "%s: success %d/%d (%.0f %%, %.0f %% CI %.0f-%.0f %%), mean max coverage %.3f "
+            "[%.3f, %.3f], mean length %.0f steps",
+            name,
+            entry["successes"],
+            entry["episodes"],
+            100 * entry["success_rate"],
+            100 * CONFIDENCE,
+            100 * entry["success_rate_low"],
+            100 * entry["success_rate_high"],
+            entry["max_coverage_mean"],
+            entry["max_coverage_low"],
+            entry["max_coverage_high"],
+            entry["length_mean"],
+        )
+    summary = {
+        "confidence": CONFIDENCE,
+        "first_seed": config.first_seed,
+        "max_steps": config.max_steps,
+        "policies": policies,
+    }
+    return summary, comparison_figure(policies, CONFIDENCE)
+
+
+def evaluate_sample_efficiency(
+    params: dict[str, Any],
+    collect_params: dict[str, Any],
+    seed: int,
+    fog_snapshots: dict[int, EvaluationPolicy],
+    ppo_snapshots: dict[int, EvaluationPolicy],
+) -> tuple[pd.DataFrame, Figure]:
+    """The sample-efficiency curve: every FoG and PPO snapshot on the robot.
+
+    Snapshots were saved at the same world-model transition counts; each runs
+    ``snapshot_episodes`` episodes on the first evaluation seeds. Returns one row per
+    snapshot (family, transitions, success rate and interval, max coverage and interval)
+    and the figure.
+    """
+    config = parse_config(EvaluationParams, params, "evaluation")
+    episodes = min(config.snapshot_episodes, config.episodes)
+    snapshots = {
+        f"{family}@{transitions}": (family, transitions, policy)
+        for family, group in (("fog", fog_snapshots), ("ppo", ppo_snapshots))
+        for transitions, policy in sorted(group.items())
+    }
+    table, _ = evaluate_on_robot(
+        {**params, "episodes": episodes, "reference_policies": [], "video_episodes": 0},
+        collect_params,
+        seed,
+        **{name: policy for name, (_, _, policy) in snapshots.items()},
+    )
+    summary = aggregate(table, CONFIDENCE)
+    rows = pd.DataFrame(
+        [
+            sample_efficiency_row(family, transitions, summary[name])
+            for name, (family, transitions, _) in snapshots.items()
+        ]
+    )
+    return rows, sample_efficiency_figure(rows)

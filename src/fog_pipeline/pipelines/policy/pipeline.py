@@ -1,0 +1,31 @@
+"""The ``policy`` pipeline: global model + surrogate → FoG policy bundle + pictures."""
+
+from kedro.pipeline import Node, Pipeline
+
+from fog_pipeline.pipelines.policy.nodes import picture_policy, train_policy
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                train_policy,
+                inputs=[
+                    "world_model",
+                    "surrogate",
+                    "training_set",
+                    "params:policy",
+                    "params:seed",
+                ],
+                outputs=["policy", "policy_snapshots", "policy_training_summary"],
+                name="train_policy_fog",
+            ),
+            Node(
+                picture_policy,
+                inputs=["policy", "world_model", "training_set", "params:policy", "params:seed"],
+                outputs="policy_imagination",
+                name="picture_policy_imagination",
+            ),
+        ],
+        tags=["policy"],
+    )

@@ -1,0 +1,430 @@
+"""Robot evaluation: intervals against published values, the closed loop on a scripted
+fake robot (exact aggregates, safety on failure, clipping), videos and figures."""
+
+from __future__ import annotations
+
+import imageio.v3 as iio
+import numpy as np
+import pandas as pd
+import pytest
+
+from fog_pipeline.core.envs import RobotBackend, StepResult
+from fog_pipeline.core.evaluation import (
+    EPISODE_COLUMNS,
+    BackendPolicyAdapter,
+    EpisodeError,
+    RandomPolicy,
+    aggregate,
+    comparison_figure,
+    evaluate_policy,
+    mean_interval,
+    sample_efficiency_figure,
+    sample_efficiency_row,
+    student_t_quantile,
+    wilson_interval,
+    write_gif,
+)
+
+# --------------------------------------------------------------------------------------
+# Intervals
+
+
+@pytest.mark.parametrize(
+    ("successes", "trials", "low", "high"),
+    [
+        # Newcombe (1998), Statistics in Medicine 17:857-872, Table II, method 3 (score
+        # interval without continuity correction).
+        (81, 263, 0.2553, 0.3662),
+        (15, 148, 0.0624, 0.1605),
+        (0, 20, 0.0, 0.1611),
+        (1, 29, 0.0061, 0.1718),
+        # The usual small-sample examples (e.g. Brown, Cai & DasGupta 2001; any Wilson
+        # calculator such as VassarStats): 0, 5 and 10 successes out of 10.
+        (0, 10, 0.0, 0.2775),
+        (5, 10, 0.2366, 0.7634),
+        (10, 10, 0.7225, 1.0),
+    ],
+)
+def test_wilson_interval_matches_published_values(successes, trials, low, high):
+    got = wilson_interval(successes, trials)
+    assert got == pytest.approx((low, high), abs=5e-5)
+
+
+def test_wilson_interval_is_exact_at_the_ends():
+    assert wilson_interval(0, 7)[0] == 0.0
+    assert wilson_interval(7, 7)[1] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("successes", "trials", "message"),
+    [(0, 0, "at least one trial"), (3, 2, "successes must be in"), (-1, 5, "successes")],
+)
+def test_wilson_interval_rejects_impossible_counts(successes, trials, message):
+    with pytest.raises(ValueError, match=message):
+        wilson_interval(successes, trials)
+
+
+def test_wilson_interval_rejects_bad_confidence():
+    with pytest.raises(ValueError, match="confidence"):
+        wilson_interval(1, 2, confidence=95)
+
+
+@pytest.mark.parametrize(
+    ("confidence", "df", "expected"),
+    # Two-sided critical values from any Student-t table.
+    [
+        (0.95, 1, 12.706),
+        (0.95, 2, 4.303),
+        (0.95, 4, 2.776),
+        (0.95, 9, 2.262),
+        (0.95, 29, 2.045),
+        (0.95, 120, 1.980),
+        (0.99, 1, 63.657),
+        (0.99, 9, 3.250),
+    ],
+)
+def test_student_t_quantile_matches_tables(confidence, df, expected):
+    assert student_t_quantile(confidence, df) == pytest.approx(expected, abs=5e-4)
+
+
+def test_mean_interval_uses_student_t():
+    # 1..5: mean 3, s = 1.5811, t(0.95, 4) = 2.776 -> 3 +- 1.9632
+    assert mean_interval([1, 2, 3, 4, 5]) == pytest.approx((3.0, 1.0368, 4.9632), abs=1e-4)
+    assert mean_interval([0.4, 0.4, 0.4]) == pytest.approx((0.4, 0.4, 0.4))
+
+
+def test_mean_interval_is_clipped_to_the_measure_range():
+    mean, low, high = mean_interval([0.0, 0.0, 0.0, 0.6], bounds=(0.0, 1.0))
+    assert (mean, low) == (pytest.approx(0.15), 0.0)
+    assert high == pytest.approx(0.15 + 3.182 * 0.3 / 2, abs=1e-3)  # t(0.95, 3) = 3.182
+    with pytest.raises(ValueError, match=r"lie in \(0.0, 1.0\)"):
+        mean_interval([0.5, 1.2], bounds=(0.0, 1.0))
+
+
+def test_mean_interval_degenerate_and_invalid():
+    assert mean_interval([0.7]) == (0.7, 0.7, 0.7)
+    with pytest.raises(ValueError, match="no values"):
+        mean_interval([])
+    with pytest.raises(ValueError, match="finite"):
+        mean_interval([0.1, np.nan])
+
+
+# --------------------------------------------------------------------------------------
+# Closed loop on a scripted fake robot
+
+
+class ScriptedRobot(RobotBackend):
+    """Reward 0.1 * step, except 1.0 and success at ``success_step[seed]`` (ends it).
+
+    Frame t is one flat colour (so a GIF stores it losslessly); it logs every executed
+    action and every stop.
+    """
+
+    name = "scripted"
+    task = "test"
+    fps = 5.0
+    action_low = np.array([-1.0, -0.5], dtype=np.float32)
+    action_high = np.array([1.0, 0.5], dtype=np.float32)
+    action_meaning = "anything"
+    frame_shape = (4, 4, 3)
+    max_episode_steps = 20
+
+    def __init__(self, success_step: dict[int, int] | None = None):
+        self.success_step = success_step or {}
+        self.executed: list[np.ndarray] = []
+        self.events: list[str] = []
+
+    def _frame(self) -> np.ndarray:
+        return np.full(self.frame_shape, (20 * self._t, 255 - 20 * self._t, 7), np.uint8)
+
+    def _reset(self, seed):
+        self._seed, self._t = seed, 0
+        self.events.append("reset")
+        return self._frame()
+
+    def _step(self, action):
+        self.executed.append(action.copy())
+        self.events.append("step")
+        self._t += 1
+        done = self.success_step.get(self._seed) == self._t
+        return StepResult(self._frame(), 1.0 if done else 0.1 * self._t, done, done, False)
+
+    def stop(self):
+        self.events.append("stop")
+
+
+class ConstantPolicy:
+    name = "constant"
+
+    def __init__(self, action=(0.0, 0.0), fail_at_call: int | None = None):
+        self.action = np.asarray(action, dtype=np.float32)
+        self.fail_at_call = fail_at_call
+        self.calls = 0
+        self.frames: list[np.ndarray] = []
+
+    def reset(self):
+        pass
+
+    def act(self, frame):
+        self.calls += 1
+        self.frames.append(frame)
+        if self.calls == self.fail_at_call:
+            raise ZeroDivisionError("policy bug")
+        return self.action
+
+
+def test_scripted_outcomes_give_exact_aggregates():
+    robot = ScriptedRobot(success_step={1: 2, 3: 4})
+    result = evaluate_policy(ConstantPolicy(), robot, [1, 2, 3, 4], max_steps=5, progress=False)
+    episodes = result.episodes
+    assert list(episodes.columns) == list(EPISODE_COLUMNS)
+    assert episodes["policy"].tolist() == ["constant"] * 4
+    assert episodes["seed"].tolist() == [1, 2, 3, 4]
+    assert episodes["success"].tolist() == [True, False, True, False]
+    assert episodes["length"].tolist() == [2, 5, 4, 5]  # success ends early; else time limit
+    assert episodes["return"].tolist() == pytest.approx([1.1, 1.5, 1.6, 1.5])
+    assert episodes["max_coverage"].tolist() == pytest.approx([1.0, 0.5, 1.0, 0.5])
+    assert episodes["final_coverage"].tolist() == pytest.approx([1.0, 0.5, 1.0, 0.5])
+    assert robot.events.count("stop") == 4  # the robot is stopped after every episode
+
+    summary = aggregate(episodes)
+    assert list(summary) == ["constant"]
+    entry = summary["constant"]
+    assert entry["episodes"] == 4 and entry["successes"] == 2
+    assert entry["success_rate"] == 0.5
+    assert (entry["success_rate_low"], entry["success_rate_high"]) == pytest.approx(
+        wilson_interval(2, 4)
+    )
+    assert entry["max_coverage_mean"] == pytest.approx(0.75)
+    # 0.75 +- t(0.95, 3) * 0.2887 / 2 = 0.75 +- 0.4594, clipped at coverage 1
+    assert (entry["max_coverage_low"], entry["max_coverage_high"]) == pytest.approx(
+        (0.2906, 1.0), abs=1e-4
+    )
+    assert entry["final_coverage_mean"] == pytest.approx(0.75)
+    assert entry["return_mean"] == pytest.approx(1.425)
+    assert entry["length_mean"] == 4.0
+
+
+def test_aggregate_keeps_policies_apart_in_order():
+    rows = [
+        {
+            "policy": p,
+            "seed": s,
+            "return": r,
+            "max_coverage": c,
+            "final_coverage": c,
+            "success": ok,
+            "length": 3,
+        }
+        for p, s, r, c, ok in [
+            ("b", 0, 1.0, 1.0, True),
+            ("a", 0, 0.0, 0.0, False),
+            ("b", 1, 0.0, 0.2, False),
+            ("a", 1, 0.0, 0.1, False),
+        ]
+    ]
+    summary = aggregate(pd.DataFrame(rows))
+    assert list(summary) == ["b", "a"]
+    assert summary["b"]["successes"] == 1 and summary["a"]["successes"] == 0
+    assert summary["a"]["success_rate_low"] == 0.0
+    assert summary["a"]["max_coverage_mean"] == pytest.approx(0.05)
+
+
+def test_aggregate_names_missing_columns():
+    with pytest.raises(ValueError, match="lacks columns.*success"):
+        aggregate(pd.DataFrame({"policy": ["a"], "seed": [0]}))
+
+
+def test_failing_policy_leaves_robot_stopped_and_names_the_episode():
+    robot = ScriptedRobot()
+    policy = ConstantPolicy(fail_at_call=5)  # seed 11: calls 1-3; seed 7: call 5 = step 1 (from 0)
+    with pytest.raises(EpisodeError, match=r"'constant'.*episode 1 \(scene seed 7\) at step 1"):
+        evaluate_policy(policy, robot, [11, 7, 8], max_steps=3, progress=False)
+    assert robot.events[-1] == "stop"
+    assert robot.events.count("reset") == 2, "no episode may start after a failure"
+
+
+def test_error_keeps_its_cause():
+    with pytest.raises(EpisodeError) as caught:
+        evaluate_policy(
+            ConstantPolicy(fail_at_call=1), ScriptedRobot(), [0], max_steps=3, progress=False
+        )
+    assert isinstance(caught.value.__cause__, ZeroDivisionError)
+
+
+def test_nonfinite_action_is_refused_and_robot_stopped():
+    robot = ScriptedRobot()
+    with pytest.raises(EpisodeError, match="seed 3.*non-finite"):
+        evaluate_policy(ConstantPolicy([np.nan, 0.0]), robot, [3], max_steps=3, progress=False)
+    assert robot.executed == [] and robot.events[-1] == "stop"
+
+
+def test_out_of_bounds_actions_are_clipped():
+    robot = ScriptedRobot()
+    evaluate_policy(ConstantPolicy([5.0, -5.0]), robot, [0], max_steps=3, progress=False)
+    np.testing.assert_array_equal(np.stack(robot.executed), [[1.0, -0.5]] * 3)
+
+
+class UnclippedRobot(ScriptedRobot):
+    """A backend that overrides step() and forgets the safety clipping."""
+
+    def step(self, action):
+        self._steps_taken += 1
+        result = self._step(np.asarray(action, dtype=np.float32))
+        result.info["action"] = np.asarray(action)
+        return result
+
+
+def test_backend_that_skips_clipping_is_stopped():
+    robot = UnclippedRobot()
+    with pytest.raises(EpisodeError, match="outside its bounds"):
+        evaluate_policy(ConstantPolicy([3.0, 0.0]), robot, [0], max_steps=3, progress=False)
+    assert robot.events[-1] == "stop" and len(robot.executed) == 1
+
+
+def test_time_limit_beyond_the_backend_limit_is_refused():
+    with pytest.raises(ValueError, match="max_episode_steps=20"):
+        evaluate_policy(ConstantPolicy(), ScriptedRobot(), [0], max_steps=21, progress=False)
+
+
+def test_seeds_must_be_given_and_distinct():
+    with pytest.raises(ValueError, match="no scene seed"):
+        evaluate_policy(ConstantPolicy(), ScriptedRobot(), [], max_steps=2, progress=False)
+    with pytest.raises(ValueError, match="distinct"):
+        evaluate_policy(ConstantPolicy(), ScriptedRobot(), [1, 1], max_steps=2, progress=False)
+
+
+def test_videos_are_written_as_readable_upscaled_gifs(tmp_path):
+    robot = ScriptedRobot(success_step={5: 3})
+    result = evaluate_policy(
+        ConstantPolicy(), robot, [5, 6, 7], max_steps=4, video_episodes=2, progress=False
+    )
+    assert [(v.policy, v.seed) for v in result.videos] == [("constant", 5), ("constant", 6)]
+    first = result.videos[0]
+    assert first.frames.shape == (4, 4, 4, 3)  # the first frame, then one per step
+    assert first.fps == 5.0
+
+    path = write_gif(tmp_path / "constant_0.gif", first, display_size=32)
+    shown = iio.imread(path, index=None)
+    assert shown.shape == (4, 32, 32, 3)  # 4 x 4 upscaled 8x
+    np.testing.assert_array_equal(shown, first.frames.repeat(8, axis=1).repeat(8, axis=2))
+    assert iio.immeta(path)["duration"] == 200  # ms per frame at 5 Hz
+
+
+def test_random_policy_is_reproducible_and_in_bounds():
+    low, high = np.array([-1.0, -0.5]), np.array([1.0, 0.5])
+
+    def episodes(seed):
+        policy = RandomPolicy(low, high, seed)
+        runs = []
+        for _ in range(2):
+            policy.reset()
+            runs.append(np.stack([policy.act(None) for _ in range(50)]))
+        return runs
+
+    first, again, other = episodes(0), episodes(0), episodes(1)
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    assert not np.array_equal(first[0], first[1]), "each episode draws fresh actions"
+    assert not np.array_equal(first[0], other[0])
+    actions = np.concatenate(first)
+    assert np.all(actions >= low) and np.all(actions <= high)
+
+
+def test_recording_policy_adapter_passes_the_backend_and_a_fresh_rng():
+    seen = []
+
+    class RecordingStylePolicy:
+        def reset(self, rng):
+            self.rng = rng
+
+        def act(self, frame, backend):
+            seen.append((backend, self.rng.random()))
+            return np.zeros(2, dtype=np.float32)
+
+    robot = ScriptedRobot()
+    adapter = BackendPolicyAdapter(RecordingStylePolicy(), robot, seed=0, name="data_policy")
+    result = evaluate_policy(adapter, robot, [0, 1], max_steps=1, progress=False)
+    assert result.episodes["policy"].tolist() == ["data_policy"] * 2
+    assert [backend for backend, _ in seen] == [robot, robot]
+    assert seen[0][1] != seen[1][1], "each episode gets its own random stream"
+
+
+def test_data_collection_policy_runs_on_pusht():
+    from fog_pipeline.core.envs.pusht import PushTBackend, PushTConfig
+    from fog_pipeline.core.episodes.recording import ExplorationPolicy
+
+    with PushTBackend(PushTConfig(width=16, height=16)) as robot:
+        adapter = BackendPolicyAdapter(ExplorationPolicy(), robot, seed=0, name="data_policy")
+        first = evaluate_policy(adapter, robot, [100], max_steps=5, progress=False).episodes
+        again = evaluate_policy(
+            BackendPolicyAdapter(ExplorationPolicy(), robot, seed=0, name="data_policy"),
+            robot,
+            [100],
+            max_steps=5,
+            progress=False,
+        ).episodes
+    assert first["length"].tolist() == [5]
+    pd.testing.assert_frame_equal(first, again)
+
+
+# --------------------------------------------------------------------------------------
+# Figures
+
+
+def _summary():
+    return {
+        "random": {
+            "episodes": 10,
+            "successes": 0,
+            "success_rate": 0.0,
+            "success_rate_low": 0.0,
+            "success_rate_high": 0.2775,
+            "max_coverage_mean": 0.1,
+            "max_coverage_low": 0.05,
+            "max_coverage_high": 0.15,
+        },
+        "data_policy": {
+            "episodes": 10,
+            "successes": 5,
+            "success_rate": 0.5,
+            "success_rate_low": 0.2366,
+            "success_rate_high": 0.7634,
+            "max_coverage_mean": 0.6,
+            "max_coverage_low": 0.4,
+            "max_coverage_high": 0.8,
+        },
+    }
+
+
+def test_comparison_figure_has_one_bar_per_policy(tmp_path):
+    figure = comparison_figure(_summary())
+    success_ax, coverage_ax = figure.axes
+    labels = [t.get_text() for t in success_ax.get_xticklabels()]
+    assert labels == ["random\n0/10", "data_policy\n5/10"]
+    assert [bar.get_height() for bar in success_ax.patches] == [0.0, 0.5]
+    assert [bar.get_height() for bar in coverage_ax.patches] == [0.1, 0.6]
+    figure.savefig(tmp_path / "comparison.png")
+    assert (tmp_path / "comparison.png").stat().st_size > 0
+
+
+def test_sample_efficiency_figure_draws_one_line_per_family():
+    entry = _summary()["data_policy"]
+    rows = [
+        sample_efficiency_row("fog", 20_000, entry),
+        sample_efficiency_row("fog", 10_000, _summary()["random"]),
+        sample_efficiency_row("ppo", 50_000, entry),
+    ]
+    figure = sample_efficiency_figure(rows, log_x=True)
+    success_ax, coverage_ax = figure.axes
+    lines = {line.get_label(): line for line in success_ax.get_lines()}
+    assert set(lines) == {"fog", "ppo"}
+    np.testing.assert_array_equal(lines["fog"].get_xdata(), [10_000, 20_000])  # sorted
+    np.testing.assert_array_equal(lines["fog"].get_ydata(), [0.0, 0.5])
+    assert len(coverage_ax.get_lines()) == 2
+    assert success_ax.get_xscale() == "log"
+
+
+def test_sample_efficiency_figure_names_missing_columns():
+    with pytest.raises(ValueError, match="lacks columns.*transitions"):
+        sample_efficiency_figure([{"family": "fog", "success_rate": 0.1}])

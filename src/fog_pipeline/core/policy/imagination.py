@@ -7,16 +7,13 @@ the reward the global model predicts for reaching it.
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # headless: figures are written, never shown
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from fog_pipeline.core.policy.bundle import DeployedPolicy  # noqa: E402
-from fog_pipeline.core.world_model.env import WorldModelEnv  # noqa: E402
-from fog_pipeline.core.world_model.frames import to_uint8  # noqa: E402
+from fog_pipeline.core.policy.bundle import DeployedPolicy
+from fog_pipeline.core.world_model.env import WorldModelEnv
+from fog_pipeline.core.world_model.frames import to_uint8
 
 
 @torch.no_grad()
@@ -48,9 +45,8 @@ def imagination_figure(frames: np.ndarray, rewards: np.ndarray, columns: int = 8
     """Rows of imagined episodes; every panel titled with G's predicted reward."""
     episodes, length = frames.shape[0], frames.shape[1] - 1
     picks = np.unique(np.linspace(0, length, min(columns, length + 1)).round().astype(int))
-    figure, axes = plt.subplots(
-        episodes, len(picks), figsize=(1.1 * len(picks), 1.25 * episodes), squeeze=False
-    )
+    figure = Figure(figsize=(1.1 * len(picks), 1.25 * episodes))
+    axes = figure.subplots(episodes, len(picks), squeeze=False)
     for row in range(episodes):
         for col, t in enumerate(picks):
             ax = axes[row, col]

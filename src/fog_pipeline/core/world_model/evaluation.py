@@ -13,17 +13,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # headless: figures are written, never shown
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from fog_pipeline.core.device import autocast  # noqa: E402
-from fog_pipeline.core.episodes.training_set import TrainingSet  # noqa: E402
-from fog_pipeline.core.world_model.frames import to_model, to_uint8  # noqa: E402
-from fog_pipeline.core.world_model.model import WorldModel  # noqa: E402
+from fog_pipeline.core.device import autocast
+from fog_pipeline.core.episodes.training_set import TrainingSet
+from fog_pipeline.core.world_model.frames import to_model, to_uint8
+from fog_pipeline.core.world_model.model import WorldModel
 
 CHANGED_PIXEL_THRESHOLD = 0.05  # in [0, 1] intensity: what counts as "this pixel moved"
 
@@ -161,9 +158,8 @@ def rollout_figure(real: np.ndarray, imagined: np.ndarray, context: int, rows: i
     """Rows of real vs imagined frames (last context frame, then each imagined step)."""
     rows = min(rows, len(real))
     horizon = imagined.shape[1]
-    figure, axes = plt.subplots(
-        2 * rows, horizon + 1, figsize=(0.9 * (horizon + 1), 0.95 * 2 * rows), squeeze=False
-    )
+    figure = Figure(figsize=(0.9 * (horizon + 1), 0.95 * 2 * rows))
+    axes = figure.subplots(2 * rows, horizon + 1, squeeze=False)
     for r in range(rows):
         for c in range(horizon + 1):
             for offset, source in ((0, "real"), (1, "imagined")):

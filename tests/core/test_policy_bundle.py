@@ -1,0 +1,109 @@
+"""The deployable bundle (FoG's and PPO's) and the PPO-to-bundle conversion."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import fog_pipeline
+from fog_pipeline.core.baselines.ppo import PPOConfig, ppo_actor
+from fog_pipeline.core.policy.actor import Actor, ActorConfig
+from fog_pipeline.core.policy.bundle import DeployedPolicy, PolicyInfo
+from fog_pipeline.core.surrogate.rssm import RSSM, RSSMConfig
+
+SIZE = 8
+
+
+def bundle(seed: int = 0) -> DeployedPolicy:
+    torch.manual_seed(seed)
+    surrogate = RSSM(
+        RSSMConfig(
+            frame_height=SIZE,
+            frame_width=SIZE,
+            deter=16,
+            stoch=4,
+            hidden=16,
+            cnn_depth=4,
+            cnn_layers=2,
+        )
+    )
+    actor = Actor(ActorConfig(feature_dim=20, action_dim=2, hidden=(16,)))
+    actor.set_action_bounds(torch.tensor([-2.0, 0.0]), torch.tensor([2.0, 1.0]))
+    return DeployedPolicy(surrogate, actor, PolicyInfo("fog", 123, (SIZE, SIZE, 3)))
+
+
+def frames(count: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8) for _ in range(count)]
+
+
+def test_bundle_round_trip_acts_identically_and_respects_bounds(tmp_path):
+    policy = bundle()
+    policy.save(tmp_path / "policy")
+    loaded = fog_pipeline.load_policy(tmp_path / "policy")
+    assert loaded.info == policy.info
+    for candidate in (policy, loaded):
+        candidate.reset()
+    for frame in frames(5):
+        action, again = policy.act(frame), loaded.act(frame)
+        np.testing.assert_array_equal(action, again)
+        assert -2.0 <= action[0] <= 2.0 and 0.0 <= action[1] <= 1.0
+    # The filter carries state: the same frame acts differently mid-episode than first.
+    policy.reset()
+    first = policy.act(frames(1)[0])
+    policy.act(frames(2)[1])
+    assert not np.array_equal(policy.act(frames(1)[0]), first)
+
+
+def test_bundle_refuses_frames_it_was_not_trained_on(tmp_path):
+    policy = bundle()
+    with pytest.raises(ValueError, match=r"uint8 \(8, 8, 3\)"):
+        policy.act(np.zeros((16, 16, 3), dtype=np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        policy.act(np.zeros((SIZE, SIZE, 3), dtype=np.float32))
+    with pytest.raises(FileNotFoundError, match="kedro run --pipeline=policy"):
+        fog_pipeline.load_policy(tmp_path / "nothing")
+
+
+class LatentBox(gym.Env):
+    """Any env with the latent observation/action spaces: PPO needs one to build."""
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (6,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        return np.zeros(6, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(6, np.float32), 0.0, True, False, {}
+
+
+def test_ppo_actor_reproduces_sb3_deterministic_actions():
+    from stable_baselines3 import PPO
+
+    config = PPOConfig(hidden=(8, 8))
+    model = PPO(
+        "MlpPolicy",
+        LatentBox(),
+        n_steps=4,
+        batch_size=4,
+        policy_kwargs={
+            "net_arch": {"pi": list(config.hidden), "vf": list(config.hidden)},
+            "activation_fn": torch.nn.Tanh,
+            "log_std_init": config.log_std_init,
+        },
+        seed=0,
+    )
+    with torch.no_grad():  # move the weights away from the orthogonal init
+        for parameter in model.policy.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    actor = ppo_actor(model, torch.tensor([-1.0, -1.0]), torch.tensor([1.0, 1.0]))
+    observations = np.random.default_rng(0).normal(size=(32, 6)).astype(np.float32) * 3
+    expected, _ = model.predict(observations, deterministic=True)
+    with torch.no_grad():
+        got = actor.mode(torch.as_tensor(observations)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert np.any(np.abs(expected) == 1.0), "some actions should hit the clip"
+    torch.testing.assert_close(actor.log_std, model.policy.log_std)

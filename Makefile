@@ -25,7 +25,14 @@ $(STAMP): requirements/lock.txt pyproject.toml
 
 run: setup
 	dvc repro
-	@echo "Results: data/08_reporting/ (dvc metrics show; dvc plots show)"
+	@echo
+	@echo "Results are in data/08_reporting/:"
+	@echo "  evaluation.json, evaluation_comparison.png, evaluation_videos/  robot evaluation"
+	@echo "  sample_efficiency.csv/.png          FoG vs PPO against world-model transitions"
+	@echo "  policy_training.json, policy_imagination.png                     FoG training"
+	@echo "  world_model_metrics.json, surrogate_metrics.json                 model fidelity"
+	@echo "Policy bundles: data/06_models/policy, data/06_models/ppo_policy"
+	@echo "Tables: dvc metrics show    Curves: dvc plots show    DAG: make viz"
 
 # Headless Chromium for the kedro-viz browser test (tests/e2e). `make test` installs it
 # only where it can (root with apt-get, as on CI); elsewhere, or if the install fails

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import fog_pipeline
+from fog_pipeline.core.baselines.ppo import BudgetCallback
 from fog_pipeline.core.envs import make_backend
 
 pytestmark = pytest.mark.slow
@@ -44,6 +45,32 @@ def test_policy_pipeline_smoke_trains_and_the_bundle_acts_on_the_robot(kedro_pro
     np.testing.assert_array_equal(policy.act(robot.reset(seed=10_000)), actions[0])
     snapshots = sorted((root / "data/06_models/policy_snapshots").iterdir())
     assert [p.name for p in snapshots] == ["transitions_000000012", "transitions_000000024"]
+
+
+def test_ppo_baseline_resumes_from_its_last_snapshot(kedro_project, monkeypatch):
+    kedro_project("collect", "episodes", "world_model", "surrogate")
+    root = kedro_project.path
+    snapshot = BudgetCallback._on_rollout_end
+
+    def interrupted(self):
+        snapshot(self)
+        if self.vec_env.transitions >= 12:  # the first snapshot point (half the budget)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(BudgetCallback, "_on_rollout_end", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        kedro_project("baselines")
+    state = json.loads((root / "data/06_models/ppo_checkpoint/state.json").read_text())
+    assert state["step"] == 12
+    assert not (root / "data/06_models/ppo_policy").exists()  # nothing half-written
+
+    monkeypatch.setattr(BudgetCallback, "_on_rollout_end", snapshot)
+    kedro_project("baselines")
+    summary = json.loads((root / "data/08_reporting/ppo_training.json").read_text())
+    assert summary["resumed"] and summary["transitions"] == 24
+    assert summary["snapshots"] == [12, 24]
+    policy = fog_pipeline.load_policy(root / "data/06_models/ppo_policy")
+    assert policy.info.family == "ppo" and policy.info.transitions == 24
 
 
 def test_policy_without_surrogate_names_the_stage(kedro_project):

@@ -122,14 +122,6 @@ class FoGConfig:
         return [round(self.iterations * (k + 1) / self.snapshots) for k in range(self.snapshots)]
 
 
-def _merge(mask: torch.Tensor, fresh: LatentState, current: LatentState) -> LatentState:
-    """``fresh`` where ``mask`` (N,) is True, else ``current``; h and z only."""
-    keep = mask[:, None]
-    return LatentState(
-        h=torch.where(keep, fresh.h, current.h), z=torch.where(keep, fresh.z, current.z)
-    )
-
-
 def tensor_digest(tensors: Iterable[torch.Tensor]) -> str:
     """A short hash of tensors' values (which weights a run started from)."""
     digest = hashlib.sha256()
@@ -287,7 +279,7 @@ class FoGTrainer:
                 )
                 discount = torch.where(done, 1.0, discount)
                 env.reset(done)
-                next_state = _merge(done, self._fresh(done, next_state), next_state)
+                next_state = self._restart(done, next_state)
                 restarted |= done
             critic_rewards.append(critic_reward)
             dones.append(done.float())
@@ -309,12 +301,14 @@ class FoGTrainer:
             "restarted": restarted,
         }
 
-    def _fresh(self, mask: torch.Tensor, like: LatentState) -> LatentState:
-        """States for the restarted environments, scattered into a tensor shaped like ``like``."""
+    def _restart(self, mask: torch.Tensor, state: LatentState) -> LatentState:
+        """``state`` with the restarted environments' entries replaced by fresh context
+        states; out-of-place, so those entries carry no gradient to what came before."""
         fresh = self._context_states(mask)
-        h, z = like.h.detach().clone(), like.z.detach().clone()
-        h[mask], z[mask] = fresh.h, fresh.z
-        return LatentState(h=h, z=z)
+        index = torch.nonzero(mask).flatten()
+        return LatentState(
+            h=state.h.index_put((index,), fresh.h), z=state.z.index_put((index,), fresh.z)
+        )
 
     # -- updates -------------------------------------------------------------------------
     def _critic_update(self, features: torch.Tensor, targets: torch.Tensor) -> float:

@@ -155,6 +155,29 @@ def test_loss_parts_and_gradients():
         model.loss(frames, actions, rewards[:, :-1])
 
 
+def test_change_weighted_reconstruction_weighs_only_the_pixels_that_moved():
+    plain, weighted = tiny().eval(), tiny(recon_change_weight=5.0).eval()
+    frames, actions, rewards = sequence()
+    still = frames[:, :1].expand_as(frames).contiguous()
+    # Nothing moves: every weight is 1 and the loss is the plain one.
+    assert torch.equal(
+        plain.loss(still, actions, rewards)[1]["recon"],
+        weighted.loss(still, actions, rewards)[1]["recon"],
+    )
+
+    # One pixel changes between frames 1 and 2 by 1.0 in every channel: its squared error
+    # in frame 2 counts 1 + 5 * 1.0 = 6 times, everything else once.
+    moved = still.clone()
+    moved[:, 2:, :, 3, 4] += 1.0
+    posts, _ = plain.observe(moved, actions, sample=False)
+    error = (plain.decode(posts) - moved).square()
+    error[:, 2, :, 3, 4] *= 6.0
+    expected = error.sum((-3, -2, -1)).mean()
+    got = weighted.loss(moved, actions, rewards)[1]["recon"]
+    assert torch.allclose(got, expected, rtol=1e-5)
+    assert got > plain.loss(moved, actions, rewards)[1]["recon"]
+
+
 def test_continuation_head_cannot_shape_the_latent():
     model = tiny(recon_weight=0.0, kl_scale=0.0, reward_weight=0.0).train()
     frames, actions, rewards = sequence()

@@ -49,8 +49,8 @@ browser:
 	else echo "No chromium and no root apt-get: the browser test will skip"; fi
 
 test: setup $(if $(CAN_APT),browser)
-	ruff check src tests benchmarks notebooks
-	ruff format --check src tests benchmarks notebooks
+	ruff check src tests benchmarks notebooks scripts
+	ruff format --check src tests benchmarks notebooks scripts
 	pytest -n 2 --dist loadfile
 
 bench: setup

@@ -12,6 +12,7 @@ if "PYTEST_XDIST_WORKER" in os.environ:
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ["MKL_NUM_THREADS"] = "1"
 
+import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -44,3 +45,22 @@ def synthetic_episode(length: int = 30, seed: int = 0, fps: float = 10.0) -> Epi
 @pytest.fixture
 def make_episode():
     return synthetic_episode
+
+
+class LatentBox(gym.Env):
+    """Any env with a 6-wide latent observation and a 2-D action box: PPO needs one to
+    build (it is never stepped)."""
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (6,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        return np.zeros(6, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(6, np.float32), 0.0, True, False, {}
+
+
+@pytest.fixture
+def latent_box():
+    return LatentBox

@@ -18,6 +18,7 @@ from torch import nn
 from fog_pipeline.core.policy.actor import Actor, ActorConfig
 from fog_pipeline.core.policy.critic import CriticConfig, CriticEnsemble
 from fog_pipeline.core.policy.fog import FoGConfig, FoGTrainer
+from fog_pipeline.core.policy.prior import BehaviourPriorConfig, Demonstrations
 from fog_pipeline.core.surrogate.rssm import LatentState
 
 GAIN, SURROGATE_GAIN, SURROGATE_BIAS = 0.2, 0.16, 0.01
@@ -91,7 +92,9 @@ class PointMassSurrogate(nn.Module):
         return LatentState(h=position, z=position[..., :0]), reward_of(position)
 
 
-def make_trainer(seed: int = 0, **overrides) -> tuple[FoGTrainer, PointMassWorld]:
+def make_trainer(
+    seed: int = 0, prior: BehaviourPriorConfig | None = None, demos=None, **overrides
+) -> tuple[FoGTrainer, PointMassWorld]:
     config = FoGConfig(
         **{
             "iterations": 60,
@@ -107,7 +110,16 @@ def make_trainer(seed: int = 0, **overrides) -> tuple[FoGTrainer, PointMassWorld
     env = PointMassWorld(config.num_envs, seed)
     actor = Actor(ActorConfig(feature_dim=2, action_dim=2, hidden=(32, 32)))
     critic = CriticEnsemble(CriticConfig(feature_dim=2, hidden=(32, 32)))
-    trainer = FoGTrainer(env, PointMassSurrogate(), actor, critic, config, seed=seed)
+    trainer = FoGTrainer(
+        env,
+        PointMassSurrogate(),
+        actor,
+        critic,
+        config,
+        seed=seed,
+        prior=prior,
+        demonstrations=demos,
+    )
     return trainer, env
 
 
@@ -122,6 +134,24 @@ def test_fog_learns_the_point_mass_with_a_wrong_but_close_surrogate():
     action = trainer.actor.mode(torch.tensor([[1.0, 1.0]]))
     assert torch.all(action < -0.5), action
     assert env.transitions == 60 * 32 * 8 == trainer.transitions
+
+
+def test_behaviour_anchor_holds_the_actor_to_the_recorded_actions():
+    """Demonstrations that push away from home: a strong anchor wins over the objective,
+    a weak one does not (without it the actor points home, as tested above)."""
+    features = torch.rand(512, 2, generator=torch.Generator().manual_seed(0)) * 4 - 2
+    away = Demonstrations(features, torch.full((512, 2), 0.9))
+    home = torch.tensor([[1.0, 1.0]])
+    strong, _ = make_trainer(prior=BehaviourPriorConfig(weight=10.0), demos=away)
+    weak, _ = make_trainer(prior=BehaviourPriorConfig(weight=1e-3), demos=away)
+    for _ in range(40):
+        metrics = strong.train_iteration()
+        weak.train_iteration()
+    assert math.isfinite(metrics["behaviour_nll"])
+    assert torch.all(strong.actor.mode(home) > 0.5)
+    assert torch.all(weak.actor.mode(home) < -0.3)
+    with pytest.raises(ValueError, match="needs demonstrations"):
+        make_trainer(prior=BehaviourPriorConfig(weight=1.0))
 
 
 def test_global_gradient_source_learns_too_and_gives_the_same_values():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -67,26 +66,13 @@ def test_bundle_refuses_frames_it_was_not_trained_on(tmp_path):
         fog_pipeline.load_policy(tmp_path / "nothing")
 
 
-class LatentBox(gym.Env):
-    """Any env with the latent observation/action spaces: PPO needs one to build."""
-
-    observation_space = gym.spaces.Box(-np.inf, np.inf, (6,), np.float32)
-    action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-
-    def reset(self, *, seed=None, options=None):
-        return np.zeros(6, np.float32), {}
-
-    def step(self, action):
-        return np.zeros(6, np.float32), 0.0, True, False, {}
-
-
-def test_ppo_actor_reproduces_sb3_deterministic_actions():
+def test_ppo_actor_reproduces_sb3_deterministic_actions(latent_box):
     from stable_baselines3 import PPO
 
     config = PPOConfig(hidden=(8, 8))
     model = PPO(
         "MlpPolicy",
-        LatentBox(),
+        latent_box(),
         n_steps=4,
         batch_size=4,
         policy_kwargs={

@@ -25,9 +25,9 @@ def test_evaluation_pipeline_smoke(kedro_project):
 
     episodes = pd.read_csv(reports / "evaluation_episodes.csv")
     assert list(episodes.columns) == list(EPISODE_COLUMNS)
-    policies = ["random", "data_policy", "fog", "ppo"]
+    policies = ["random", "data_policy", "fog_initial", "fog", "ppo"]
     assert episodes["policy"].tolist() == [name for name in policies for _ in range(2)]
-    assert episodes["seed"].tolist() == [100_000, 100_001] * 4  # same scenes for all
+    assert episodes["seed"].tolist() == [100_000, 100_001] * 5  # same scenes for all
     assert episodes["length"].between(1, 10).all()
 
     summary = json.loads((reports / "evaluation.json").read_text())
@@ -49,8 +49,10 @@ def test_evaluation_pipeline_smoke(kedro_project):
     # The sample-efficiency curve: FoG and PPO snapshots at the same transition counts.
     curve = pd.read_csv(reports / "sample_efficiency.csv")
     assert list(zip(curve["family"], curve["transitions"], strict=True)) == [
+        ("fog", 0),
         ("fog", 12),
         ("fog", 24),
+        ("ppo", 0),
         ("ppo", 12),
         ("ppo", 24),
     ]

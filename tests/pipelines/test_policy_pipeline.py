@@ -20,10 +20,13 @@ def test_policy_pipeline_smoke_trains_and_the_bundle_acts_on_the_robot(kedro_pro
     root = kedro_project.path
 
     summary = json.loads((root / "data/08_reporting/policy_training.json").read_text())
-    assert summary["transitions"] == 4 * 2 * 3 and summary["snapshots"] == [12, 24]
+    assert summary["transitions"] == 4 * 2 * 3 and summary["snapshots"] == [0, 12, 24]
+    cloning = summary["behaviour_cloning"]
+    assert cloning["pretrain_steps"] == 20 and cloning["recorded_steps"] > 0
     assert np.isfinite(summary["imagined_return_last_10pct"])
     curves = root / "data/08_reporting/policy_training/plots/metrics"
-    for metric in ("imagined_return", "entropy", "alpha", "critic_loss", "actor_grad_norm"):
+    metrics = ("imagined_return", "entropy", "alpha", "critic_loss", "actor_grad_norm")
+    for metric in (*metrics, "behaviour_nll"):
         rows = (curves / f"{metric}.tsv").read_text().splitlines()
         assert len(rows) == 1 + 4, metric  # header + one row per iteration
     assert (root / "data/08_reporting/policy_imagination.png").stat().st_size > 0
@@ -44,7 +47,19 @@ def test_policy_pipeline_smoke_trains_and_the_bundle_acts_on_the_robot(kedro_pro
     policy.reset()
     np.testing.assert_array_equal(policy.act(robot.reset(seed=10_000)), actions[0])
     snapshots = sorted((root / "data/06_models/policy_snapshots").iterdir())
-    assert [p.name for p in snapshots] == ["transitions_000000012", "transitions_000000024"]
+    assert [p.name for p in snapshots] == [
+        "transitions_000000000",
+        "transitions_000000012",
+        "transitions_000000024",
+    ]
+    # The starting actor (behaviour-cloned) is its own bundle, and the snapshot at 0.
+    initial = fog_pipeline.load_policy(root / "data/06_models/policy_initial")
+    first = fog_pipeline.load_policy(snapshots[0])
+    assert initial.info.transitions == 0
+    frame = robot.reset(seed=10_000)
+    initial.reset(), first.reset()
+    np.testing.assert_array_equal(initial.act(frame), first.act(frame))
+    assert not np.array_equal(initial.act(frame), policy.act(frame))
 
 
 def test_ppo_baseline_resumes_from_its_last_snapshot(kedro_project, monkeypatch):
@@ -68,7 +83,7 @@ def test_ppo_baseline_resumes_from_its_last_snapshot(kedro_project, monkeypatch)
     kedro_project("baselines")
     summary = json.loads((root / "data/08_reporting/ppo_training.json").read_text())
     assert summary["resumed"] and summary["transitions"] == 24
-    assert summary["snapshots"] == [12, 24]
+    assert summary["snapshots"] == [0, 12, 24]
     policy = fog_pipeline.load_policy(root / "data/06_models/ppo_policy")
     assert policy.info.family == "ppo" and policy.info.transitions == 24
 

@@ -25,9 +25,11 @@ from pydantic import Field
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
+from tqdm.auto import tqdm
 
 from fog_pipeline.core.config import STRICT_KEYS
 from fog_pipeline.core.policy.actor import Actor, ActorConfig
+from fog_pipeline.core.policy.prior import BehaviourPriorConfig, Demonstrations
 from fog_pipeline.core.surrogate.rssm import RSSM, LatentState
 from fog_pipeline.core.world_model.env import WorldModelEnv
 
@@ -188,6 +190,40 @@ def ppo_actor(model: PPO, action_low: torch.Tensor, action_high: torch.Tensor) -
         actor.log_std.copy_(policy.log_std)
     actor.set_action_bounds(action_low.cpu(), action_high.cpu())
     return actor.eval()
+
+
+def behaviour_clone_ppo(
+    model: PPO,
+    demos: Demonstrations,
+    action_low: torch.Tensor,
+    action_high: torch.Tensor,
+    config: BehaviourPriorConfig,
+    seed: int,
+) -> list[float]:
+    """Fit PPO's policy (mean network and log-std) to the recorded actions by maximum
+    likelihood, as FoG's actor is before FoG: both start from behaviour cloning. The
+    value network is left alone; PPO's optimiser state is not touched."""
+    policy = model.policy
+    device = policy.device
+    parameters = [
+        *policy.mlp_extractor.policy_net.parameters(),
+        *policy.action_net.parameters(),
+        policy.log_std,
+    ]
+    optimizer = torch.optim.Adam(parameters, lr=config.lr)
+    generator = torch.Generator(device).manual_seed(seed)
+    demos = demos.to(device)
+    low, high = action_low.to(device), action_high.to(device)
+    losses = []
+    for _ in tqdm(range(config.pretrain_steps), desc="behaviour cloning (PPO)", unit="step"):
+        batch = demos.sample(config.batch_size, generator)
+        unit = ((batch.actions - low) / (high - low) * 2.0 - 1.0).clamp(-1.0, 1.0)
+        loss = -policy.get_distribution(batch.features).log_prob(unit).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
 
 
 class BudgetCallback(BaseCallback):

@@ -20,6 +20,9 @@ One iteration, for N imagined environments and a horizon H:
 6. The transitions G produced go into a replay buffer, and the surrogate takes a few
    gradient steps on it: it must follow G where the policy goes, not only where the
    recorded data was.
+7. Optionally (:mod:`.prior`), the actor's loss adds ``prior.weight`` times the negative
+   log-likelihood of recorded actions, which keeps the policy near the data where G is
+   trustworthy.
 
 ``gradient_source="global"`` runs the same loop with full backpropagation through G's
 sampler and reward model (the expensive reference that FoG replaces); the values are the
@@ -47,6 +50,7 @@ from pydantic import Field
 from fog_pipeline.core.config import STRICT_KEYS
 from fog_pipeline.core.policy.actor import Actor
 from fog_pipeline.core.policy.critic import CriticEnsemble, TargetCritic
+from fog_pipeline.core.policy.prior import BehaviourPriorConfig, Demonstrations, behaviour_nll
 from fog_pipeline.core.policy.returns import decoupled, td_lambda
 from fog_pipeline.core.surrogate.rssm import LatentState, straight_through
 from fog_pipeline.core.surrogate.training import SequenceReplay, SurrogateTrainer
@@ -142,6 +146,8 @@ class FoGTrainer:
         device: torch.device | str = "cpu",
         surrogate_trainer: SurrogateTrainer | None = None,
         fingerprint_extra: dict[str, Any] | None = None,
+        prior: BehaviourPriorConfig | None = None,
+        demonstrations: Demonstrations | None = None,
     ) -> None:
         if env.num_envs != config.num_envs:
             raise ValueError(
@@ -150,6 +156,10 @@ class FoGTrainer:
         self.env, self.surrogate, self.actor, self.critic = env, surrogate, actor, critic
         self.config, self.device = config, torch.device(device)
         self.surrogate_trainer = surrogate_trainer
+        self.prior = prior or BehaviourPriorConfig()
+        if self.prior.weight > 0 and demonstrations is None:
+            raise ValueError("a behaviour prior weight needs demonstrations to anchor to")
+        self.demonstrations = demonstrations
         self.target = TargetCritic(critic, config.critic_tau)
         self.actor_optimizer = torch.optim.Adam(
             actor.parameters(), lr=config.actor_lr, betas=config.betas
@@ -196,6 +206,7 @@ class FoGTrainer:
                 "critic": asdict(self.critic.config),
                 "surrogate": tensor_digest(self.surrogate.state_dict().values()),
                 "seed": seed,
+                **({"prior": asdict(self.prior)} if self.prior.enabled else {}),
                 **extra,
             },
             sort_keys=True,
@@ -358,12 +369,18 @@ class FoGTrainer:
         self.surrogate.eval().requires_grad_(False)
         rollout = self.rollout()
         actor_loss = -rollout["objective"].mean() / config.horizon
+        total = actor_loss
+        metrics = {"actor_loss": actor_loss.item()}
+        if self.prior.weight > 0:
+            batch = self.demonstrations.sample(self.prior.batch_size, self.generator)
+            nll = behaviour_nll(self.actor, batch)
+            total = total + self.prior.weight * nll
+            metrics["behaviour_nll"] = nll.item()
         self.actor_optimizer.zero_grad(set_to_none=True)
-        actor_loss.backward()
-        grad_norm = float(
+        total.backward()
+        metrics["actor_grad_norm"] = float(
             torch.nn.utils.clip_grad_norm_(self.actor.parameters(), config.actor_grad_clip)
         )
-        metrics = {"actor_loss": actor_loss.item(), "actor_grad_norm": grad_norm}
         bad = [name for name, value in metrics.items() if not math.isfinite(value)]
         if bad:
             self.actor_optimizer.zero_grad(set_to_none=True)

@@ -18,6 +18,7 @@ from fog_pipeline.core.baselines.ppo import (
     BudgetCallback,
     LatentWorldModelVecEnv,
     PPOConfig,
+    behaviour_clone_ppo,
     make_ppo,
     ppo_actor,
 )
@@ -26,6 +27,7 @@ from fog_pipeline.core.device import select_device
 from fog_pipeline.core.episodes.training_set import TrainingSet
 from fog_pipeline.core.policy.bundle import DeployedPolicy, PolicyInfo
 from fog_pipeline.core.policy.fog import tensor_digest
+from fog_pipeline.core.policy.prior import demonstrations
 from fog_pipeline.core.surrogate.rssm import RSSM
 from fog_pipeline.core.training_state import resume_training_state, save_training_state
 from fog_pipeline.core.world_model.env import WorldModelEnv
@@ -57,7 +59,10 @@ def train_ppo_baseline(
     """PPO with FoG's world-model transition budget and snapshot points.
 
     The environment count, imagined episode length and sampling steps are FoG's
-    (``policy.fog.num_envs``, ``policy.env``), so both see the same imagined world.
+    (``policy.fog.num_envs``, ``policy.env``), so both see the same imagined world. PPO's
+    policy starts from behaviour cloning with FoG's settings (``policy.prior``), as FoG's
+    actor does; FoG's anchor term has no place in sb3's loss, so PPO trains without it.
+    The snapshot at 0 transitions is that starting policy.
     Checkpoints are written at every snapshot point; a rerun after an interruption
     resumes from the last one (the imagined environments restart from fresh contexts).
     """
@@ -80,7 +85,11 @@ def train_ppo_baseline(
     vec_env = LatentWorldModelVecEnv(env, surrogate.to(device))
     model = make_ppo(vec_env, parsed.ppo, seed, str(device))
     shape = tuple(training_set.meta["frame_shape"])
-    snapshots: dict[int, dict[str, torch.Tensor]] = {}
+    if fog.prior.pretrain_steps > 0:
+        demos = demonstrations(surrogate, training_set)
+        behaviour_clone_ppo(model, demos, env.action_low, env.action_high, fog.prior, seed)
+    start = ppo_actor(model, env.action_low, env.action_high)
+    snapshots: dict[int, dict[str, torch.Tensor]] = {0: start.state_dict()}
     fingerprint = hashlib.sha256(
         json.dumps(
             {
@@ -89,6 +98,7 @@ def train_ppo_baseline(
                 "snapshots": snapshot_at,
                 "env": dataclasses.asdict(fog.env),
                 "num_envs": fog.fog.num_envs,
+                "prior": dataclasses.asdict(fog.prior),
                 "world_model": tensor_digest(world_model.denoiser.state_dict().values()),
                 "surrogate": tensor_digest(surrogate.state_dict().values()),
                 "seed": seed,

@@ -20,6 +20,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params": "params:evaluation",
                     "collect_params": "params:collect",
                     "seed": "params:seed",
+                    # The actor FoG started from (behaviour cloning): what FoG itself added.
+                    "fog_initial": "policy_initial",
                     "fog": "policy",
                     "ppo": "ppo_policy",
                 },

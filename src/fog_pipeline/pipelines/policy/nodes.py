@@ -21,6 +21,7 @@ from fog_pipeline.core.policy.bundle import DeployedPolicy, PolicyInfo
 from fog_pipeline.core.policy.critic import CriticConfig, CriticEnsemble
 from fog_pipeline.core.policy.fog import FoGConfig, FoGTrainer, tensor_digest
 from fog_pipeline.core.policy.imagination import imagination_figure, imagine_episodes
+from fog_pipeline.core.policy.prior import BehaviourPriorConfig, demonstrations, pretrain_actor
 from fog_pipeline.core.surrogate.rssm import RSSM
 from fog_pipeline.core.surrogate.training import SurrogateTrainer, SurrogateTrainingConfig
 from fog_pipeline.core.world_model.env import WorldModelEnv
@@ -58,6 +59,7 @@ class PolicyParams:
     actor: dict[str, Any] = field(default_factory=dict)
     critic: dict[str, Any] = field(default_factory=dict)
     fog: FoGConfig = field(default_factory=FoGConfig)
+    prior: BehaviourPriorConfig = field(default_factory=BehaviourPriorConfig)
     # The online surrogate updates (steps are derived: iterations x fog.surrogate_updates).
     surrogate_training: dict[str, Any] = field(default_factory=lambda: {"lr": 1e-4})
     imagination: ImaginationConfig = field(default_factory=ImaginationConfig)
@@ -115,6 +117,15 @@ def window_mean(curve: list[tuple[int, float]], share: float, last: bool) -> flo
     return sum(value for _, value in rows) / len(rows)
 
 
+def _trainer_state(surrogate: RSSM, actor: Actor) -> dict[str, torch.Tensor]:
+    """The two modules' weights, copied to the CPU, keyed as a trainer snapshot."""
+    return {
+        f"{prefix}/{k}": v.detach().cpu().clone()
+        for prefix, module in (("surrogate", surrogate), ("actor", actor))
+        for k, v in module.state_dict().items()
+    }
+
+
 def _bundle(state: dict[str, torch.Tensor], surrogate: RSSM, actor: Actor, info: PolicyInfo):
     """A deployable policy from a trainer snapshot (actor + online-updated surrogate)."""
     twin_surrogate, twin_actor = RSSM(surrogate.config), Actor(actor.config)
@@ -131,12 +142,26 @@ def train_policy(
     training_set: TrainingSet,
     params: dict,
     seed: int,
-) -> tuple[DeployedPolicy, dict[int, DeployedPolicy], dict[str, Any]]:
-    """FoG inside the global model; returns the bundle, its snapshots and a summary."""
+) -> tuple[DeployedPolicy, DeployedPolicy, dict[int, DeployedPolicy], dict[str, Any]]:
+    """FoG inside the global model.
+
+    Returns the trained bundle, the initial one (the actor FoG starts from: behaviour-cloned
+    when ``policy.prior.pretrain_steps`` > 0, else untrained), the snapshots (the initial
+    bundle at 0 transitions included) and a summary.
+    """
     parsed = parse_policy_params(params)
     config = parsed.fog
     device = select_device(parsed.device)
     actor, critic = build_actor_critic(parsed, surrogate, training_set)
+    demos, cloning = None, []
+    if parsed.prior.enabled:
+        demos = demonstrations(surrogate.to(device), training_set)
+        log.info("Behaviour prior: %d recorded steps.", len(demos))
+        cloning = pretrain_actor(actor.to(device), demos, parsed.prior, seed)
+    shape = tuple(training_set.meta["frame_shape"])
+    initial = _bundle(
+        _trainer_state(surrogate, actor), surrogate, actor, PolicyInfo("fog", 0, shape)
+    )
     surrogate_config = parse_config(
         SurrogateTrainingConfig,
         {
@@ -173,6 +198,8 @@ def train_policy(
             "surrogate_training": dataclasses.asdict(surrogate_config),
             "data": training_set.meta,
         },
+        prior=parsed.prior,
+        demonstrations=demos,
     )
     log.info(
         "FoG: %d iterations x %d environments x %d steps = %d world-model transitions "
@@ -191,10 +218,9 @@ def train_policy(
         trainer.fit(parsed.checkpoint_dir, on_metrics)
     wall = time.perf_counter() - started
     world_model.to(torch.device("cpu"))
-    shape = tuple(training_set.meta["frame_shape"])
     surrogate, actor = surrogate.cpu(), actor.cpu()
     policy = DeployedPolicy(surrogate, actor, PolicyInfo("fog", trainer.transitions, shape))
-    snapshots = {
+    snapshots = {0: initial} | {
         transitions: _bundle(state, surrogate, actor, PolicyInfo("fog", transitions, shape))
         for transitions, state in sorted(trainer.snapshots.items())
     }
@@ -211,6 +237,13 @@ def train_policy(
         "imagined_reward_first_10pct": window_mean(rewards, 0.1, last=False),
         "imagined_reward_last_10pct": window_mean(rewards, 0.1, last=True),
         "final_alpha": trainer.alpha,
+        "behaviour_cloning": {
+            "pretrain_steps": parsed.prior.pretrain_steps,
+            "anchor_weight": parsed.prior.weight,
+            "recorded_steps": 0 if demos is None else len(demos),
+            "nll_first_100": sum(cloning[:100]) / len(cloning[:100]) if cloning else None,
+            "nll_last_100": sum(cloning[-100:]) / len(cloning[-100:]) if cloning else None,
+        },
         "snapshots": sorted(snapshots),
     }
     log.info(
@@ -219,7 +252,7 @@ def train_policy(
         summary["imagined_return_last_10pct"] or float("nan"),
         wall,
     )
-    return policy, snapshots, summary
+    return policy, initial, snapshots, summary
 
 
 def picture_policy(

@@ -17,7 +17,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:policy",
                     "params:seed",
                 ],
-                outputs=["policy", "policy_snapshots", "policy_training_summary"],
+                outputs=[
+                    "policy",
+                    "policy_initial",
+                    "policy_snapshots",
+                    "policy_training_summary",
+                ],
                 name="train_policy_fog",
             ),
             Node(

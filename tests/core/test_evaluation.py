@@ -18,6 +18,7 @@ from fog_pipeline.core.evaluation import (
     comparison_figure,
     evaluate_policy,
     mean_interval,
+    paired_differences,
     sample_efficiency_figure,
     sample_efficiency_row,
     student_t_quantile,
@@ -228,6 +229,55 @@ def test_aggregate_keeps_policies_apart_in_order():
     assert summary["b"]["successes"] == 1 and summary["a"]["successes"] == 0
     assert summary["a"]["success_rate_low"] == 0.0
     assert summary["a"]["max_coverage_mean"] == pytest.approx(0.05)
+
+
+def _table(rows):
+    return pd.DataFrame(
+        [
+            {
+                "policy": p,
+                "seed": s,
+                "return": 10 * c,
+                "max_coverage": c,
+                "final_coverage": c / 2,
+                "success": False,
+                "length": 3,
+            }
+            for p, s, c in rows
+        ]
+    )
+
+
+def test_paired_differences_are_scene_by_scene():
+    # b beats random by exactly 0.1 on every scene, though the scenes differ widely: the
+    # per-policy intervals overlap, the paired one is a point.
+    table = _table(
+        [
+            ("random", 0, 0.1),
+            ("b", 0, 0.2),
+            ("random", 1, 0.5),
+            ("b", 1, 0.6),
+            ("random", 2, 0.3),
+            ("b", 2, 0.4),
+            ("a", 0, 0.1),
+            ("a", 1, 0.3),
+            ("a", 2, 0.5),
+        ]
+    )
+    paired = paired_differences(table, "random")
+    assert list(paired) == ["b", "a"]
+    b = paired["b"]
+    assert b["scenes"] == 3
+    assert (b["max_coverage_diff_mean"], b["max_coverage_diff_low"]) == pytest.approx((0.1, 0.1))
+    assert b["final_coverage_diff_mean"] == pytest.approx(0.05)
+    assert b["return_diff_mean"] == pytest.approx(1.0)
+    # a - random = 0, -0.2, +0.2: mean 0, t(0.95, 2) * 0.2 / sqrt(3) = 0.4968 either side
+    a = paired["a"]
+    assert a["max_coverage_diff_mean"] == pytest.approx(0.0, abs=1e-12)
+    assert a["max_coverage_diff_high"] == pytest.approx(0.4968, abs=1e-4)
+    assert paired_differences(table, "nobody") == {}
+    with pytest.raises(ValueError, match="'c' ran on other scenes than 'random'"):
+        paired_differences(pd.concat([table, _table([("c", 0, 0.1)])]), "random")
 
 
 def test_aggregate_names_missing_columns():

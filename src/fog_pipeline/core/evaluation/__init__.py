@@ -8,6 +8,7 @@ from fog_pipeline.core.evaluation.report import (
     EFFICIENCY_COLUMNS,
     aggregate,
     comparison_figure,
+    paired_differences,
     sample_efficiency_figure,
     sample_efficiency_row,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "comparison_figure",
     "evaluate_policy",
     "mean_interval",
+    "paired_differences",
     "sample_efficiency_figure",
     "sample_efficiency_row",
     "student_t_quantile",

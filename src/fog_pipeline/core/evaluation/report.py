@@ -4,6 +4,9 @@
   coverage/return/length, from the per-episode table of
   :func:`~fog_pipeline.core.evaluation.rollout.evaluate_policy`. Flat keys of numbers,
   so that ``dvc metrics show`` / ``dvc metrics diff`` can print and compare them.
+- :func:`paired_differences`: per policy, its mean difference to a baseline policy on the
+  same scenes, with intervals (pairing removes the scene-to-scene spread that the
+  per-policy intervals carry).
 - :func:`comparison_figure`: success rate and mean max coverage per policy.
 - :func:`sample_efficiency_figure`: robot success and coverage against the world-model
   transitions a policy consumed, one line per policy family (FoG, PPO, ...); rows come
@@ -71,6 +74,44 @@ def aggregate(episodes: pd.DataFrame, confidence: float = 0.95) -> dict[str, dic
         entry["length_mean"] = float(rows["length"].mean())
         summary[str(policy)] = entry
     return summary
+
+
+PAIRED_MEASURES = ("max_coverage", "final_coverage", "return")
+
+
+def paired_differences(
+    episodes: pd.DataFrame, baseline: str, confidence: float = 0.95
+) -> dict[str, dict[str, float]]:
+    """Per policy other than ``baseline``: the mean over shared scene seeds of (policy −
+    baseline) for each of :data:`PAIRED_MEASURES`, with its Student-t interval
+    (``<measure>_diff_mean``/``_low``/``_high``) and the number of ``scenes``. Every
+    policy must have run on exactly the baseline's seeds; an absent baseline gives ``{}``.
+    """
+    _require_columns(episodes, EPISODE_COLUMNS, "the episode table")
+    reference = episodes[episodes["policy"] == baseline].set_index("seed")
+    if reference.empty:
+        return {}
+    result = {}
+    for policy, rows in episodes.groupby("policy", sort=False):
+        if policy == baseline:
+            continue
+        rows = rows.set_index("seed")
+        if set(rows.index) != set(reference.index) or not rows.index.is_unique:
+            raise ValueError(
+                f"policy {policy!r} ran on other scenes than {baseline!r}: a paired "
+                "comparison needs every policy on the same seeds, once each"
+            )
+        entry: dict[str, float] = {"scenes": len(rows)}
+        for measure in PAIRED_MEASURES:
+            gap = rows[measure] - reference.loc[rows.index, measure]
+            mean, low, high = mean_interval(gap.to_numpy(), confidence)
+            entry |= {
+                f"{measure}_diff_mean": mean,
+                f"{measure}_diff_low": low,
+                f"{measure}_diff_high": high,
+            }
+        result[str(policy)] = entry
+    return result
 
 
 def _error_bars(means: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> np.ndarray:

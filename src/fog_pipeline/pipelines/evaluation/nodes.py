@@ -21,6 +21,7 @@ from fog_pipeline.core.evaluation import (
     aggregate,
     comparison_figure,
     evaluate_policy,
+    paired_differences,
     sample_efficiency_figure,
     sample_efficiency_row,
 )
@@ -175,7 +176,18 @@ def report_evaluation(
         "first_seed": config.first_seed,
         "max_steps": config.max_steps,
         "policies": policies,
+        # Same scenes for every policy: differences to random actions, scene by scene.
+        "versus_random": paired_differences(episodes, "random", CONFIDENCE),
     }
+    for name, entry in summary["versus_random"].items():
+        log.info(
+            "%s - random, paired over %d scenes: max coverage %+.3f [%+.3f, %+.3f], final "
+            "coverage %+.3f [%+.3f, %+.3f]",
+            name,
+            entry["scenes"],
+            *(entry[f"max_coverage_diff_{k}"] for k in ("mean", "low", "high")),
+            *(entry[f"final_coverage_diff_{k}"] for k in ("mean", "low", "high")),
+        )
     return summary, comparison_figure(policies, CONFIDENCE)
 
 

@@ -25,11 +25,10 @@ from pydantic import Field
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
-from tqdm.auto import tqdm
 
 from fog_pipeline.core.config import STRICT_KEYS
 from fog_pipeline.core.policy.actor import Actor, ActorConfig
-from fog_pipeline.core.policy.prior import BehaviourPriorConfig, Demonstrations
+from fog_pipeline.core.policy.prior import BehaviourPriorConfig, Demonstrations, fit_likelihood
 from fog_pipeline.core.surrogate.rssm import RSSM, LatentState
 from fog_pipeline.core.world_model.env import WorldModelEnv
 
@@ -205,25 +204,20 @@ def behaviour_clone_ppo(
     value network is left alone; PPO's optimiser state is not touched."""
     policy = model.policy
     device = policy.device
+    low, high = action_low.to(device), action_high.to(device)
+
+    def nll(batch: Demonstrations) -> torch.Tensor:
+        unit = ((batch.actions - low) / (high - low) * 2.0 - 1.0).clamp(-1.0, 1.0)
+        return -policy.get_distribution(batch.features).log_prob(unit).mean()
+
     parameters = [
         *policy.mlp_extractor.policy_net.parameters(),
         *policy.action_net.parameters(),
         policy.log_std,
     ]
-    optimizer = torch.optim.Adam(parameters, lr=config.lr)
-    generator = torch.Generator(device).manual_seed(seed)
-    demos = demos.to(device)
-    low, high = action_low.to(device), action_high.to(device)
-    losses = []
-    for _ in tqdm(range(config.pretrain_steps), desc="behaviour cloning (PPO)", unit="step"):
-        batch = demos.sample(config.batch_size, generator)
-        unit = ((batch.actions - low) / (high - low) * 2.0 - 1.0).clamp(-1.0, 1.0)
-        loss = -policy.get_distribution(batch.features).log_prob(unit).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
+    return fit_likelihood(
+        parameters, nll, demos.to(device), config, seed, "behaviour cloning (PPO)"
+    )
 
 
 class BudgetCallback(BaseCallback):

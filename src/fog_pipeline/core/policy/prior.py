@@ -21,6 +21,7 @@ actor's parameters and is left out.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -103,25 +104,39 @@ def behaviour_nll(actor: Actor, batch: Demonstrations) -> torch.Tensor:
     return (0.5 * ((target - mean) / std).square() + std.log()).sum(-1).mean()
 
 
-def pretrain_actor(
-    actor: Actor, demos: Demonstrations, config: BehaviourPriorConfig, seed: int
+def fit_likelihood(
+    parameters: Iterable[torch.nn.Parameter],
+    nll: Callable[[Demonstrations], torch.Tensor],
+    demos: Demonstrations,
+    config: BehaviourPriorConfig,
+    seed: int,
+    desc: str = "behaviour cloning",
 ) -> list[float]:
-    """Behaviour-clone ``actor`` for ``config.pretrain_steps``; returns the losses."""
+    """Minimise ``nll`` on seeded batches of ``demos`` for ``config.pretrain_steps`` Adam
+    steps over ``parameters``; returns the losses. A non-finite loss stops it, named."""
     if config.pretrain_steps == 0:
         return []
-    device = demos.features.device
-    generator = torch.Generator(device).manual_seed(seed)
-    optimizer = torch.optim.Adam(actor.parameters(), lr=config.lr)
+    generator = torch.Generator(demos.features.device).manual_seed(seed)
+    optimizer = torch.optim.Adam(parameters, lr=config.lr)
     losses = []
-    for _ in tqdm(range(config.pretrain_steps), desc="behaviour cloning", unit="step"):
-        loss = behaviour_nll(actor, demos.sample(config.batch_size, generator))
+    for _ in tqdm(range(config.pretrain_steps), desc=desc, unit="step"):
+        loss = nll(demos.sample(config.batch_size, generator))
         if not torch.isfinite(loss):
             raise FloatingPointError(
-                f"behaviour cloning loss is {loss.item()} at step {len(losses)}: check the "
-                "recorded actions for NaNs or lower policy.prior.lr"
+                f"{desc}: loss {loss.item()} at step {len(losses)}; check the recorded "
+                "actions for NaNs or lower policy.prior.lr"
             )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
     return losses
+
+
+def pretrain_actor(
+    actor: Actor, demos: Demonstrations, config: BehaviourPriorConfig, seed: int
+) -> list[float]:
+    """Behaviour-clone ``actor`` for ``config.pretrain_steps``; returns the losses."""
+    return fit_likelihood(
+        actor.parameters(), lambda batch: behaviour_nll(actor, batch), demos, config, seed
+    )

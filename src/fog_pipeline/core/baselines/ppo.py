@@ -28,7 +28,12 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from fog_pipeline.core.config import STRICT_KEYS
 from fog_pipeline.core.policy.actor import Actor, ActorConfig
-from fog_pipeline.core.policy.prior import BehaviourPriorConfig, Demonstrations, fit_likelihood
+from fog_pipeline.core.policy.prior import (
+    BehaviourPriorConfig,
+    Demonstrations,
+    fit_likelihood,
+    to_unit_box,
+)
 from fog_pipeline.core.surrogate.rssm import RSSM, LatentState
 from fog_pipeline.core.world_model.env import WorldModelEnv
 
@@ -207,7 +212,7 @@ def behaviour_clone_ppo(
     low, high = action_low.to(device), action_high.to(device)
 
     def nll(batch: Demonstrations) -> torch.Tensor:
-        unit = ((batch.actions - low) / (high - low) * 2.0 - 1.0).clamp(-1.0, 1.0)
+        unit = to_unit_box(batch.actions, low, high).clamp(-1.0, 1.0)
         return -policy.get_distribution(batch.features).log_prob(unit).mean()
 
     parameters = [

@@ -95,10 +95,14 @@ def demonstrations(surrogate: RSSM, data: TrainingSet, split: str = "train") -> 
     return Demonstrations(torch.cat(features), torch.cat(actions))
 
 
+def to_unit_box(actions: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """Recorded actions in the robot's box [low, high] mapped to [-1, 1] (unclipped)."""
+    return (actions - low) / (high - low) * 2.0 - 1.0
+
+
 def behaviour_nll(actor: Actor, batch: Demonstrations) -> torch.Tensor:
     """Mean negative log-likelihood of the recorded actions under the actor (pre-squash)."""
-    low, high = actor.action_low, actor.action_high
-    unit = ((batch.actions - low) / (high - low) * 2.0 - 1.0).clamp(-_EDGE, _EDGE)
+    unit = to_unit_box(batch.actions, actor.action_low, actor.action_high).clamp(-_EDGE, _EDGE)
     target = torch.atanh(unit) if actor.config.squash == "tanh" else unit
     mean, std = actor.distribution(batch.features)
     return (0.5 * ((target - mean) / std).square() + std.log()).sum(-1).mean()

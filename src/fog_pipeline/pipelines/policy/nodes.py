@@ -117,15 +117,6 @@ def window_mean(curve: list[tuple[int, float]], share: float, last: bool) -> flo
     return sum(value for _, value in rows) / len(rows)
 
 
-def _trainer_state(surrogate: RSSM, actor: Actor) -> dict[str, torch.Tensor]:
-    """The two modules' weights, copied to the CPU, keyed as a trainer snapshot."""
-    return {
-        f"{prefix}/{k}": v.detach().cpu().clone()
-        for prefix, module in (("surrogate", surrogate), ("actor", actor))
-        for k, v in module.state_dict().items()
-    }
-
-
 def _bundle(state: dict[str, torch.Tensor], surrogate: RSSM, actor: Actor, info: PolicyInfo):
     """A deployable policy from a trainer snapshot (actor + online-updated surrogate)."""
     twin_surrogate, twin_actor = RSSM(surrogate.config), Actor(actor.config)
@@ -158,10 +149,6 @@ def train_policy(
         demos = demonstrations(surrogate.to(device), training_set)
         log.info("Behaviour prior: %d recorded steps.", len(demos))
         cloning = pretrain_actor(actor.to(device), demos, parsed.prior, seed)
-    shape = tuple(training_set.meta["frame_shape"])
-    initial = _bundle(
-        _trainer_state(surrogate, actor), surrogate, actor, PolicyInfo("fog", 0, shape)
-    )
     surrogate_config = parse_config(
         SurrogateTrainingConfig,
         {
@@ -201,6 +188,10 @@ def train_policy(
         prior=parsed.prior,
         demonstrations=demos,
     )
+    shape = tuple(training_set.meta["frame_shape"])
+    # The actor FoG starts from (before any resume overwrites it), with the surrogate as
+    # it was before the online updates.
+    initial = _bundle(trainer.policy_state(), surrogate, actor, PolicyInfo("fog", 0, shape))
     log.info(
         "FoG: %d iterations x %d environments x %d steps = %d world-model transitions "
         "(gradients from the %s).",

@@ -1,7 +1,7 @@
 """Cost of one policy update: FoG (surrogate gradients) vs full BPTT through the global model.
 
     python benchmarks/fog_vs_bptt.py [--device cpu|cuda] [--shapes 8x8 16x8 16x16]
-        [--repeats 2] [--sampling-steps 2]
+        [--repeats 2]
 
 Both modes run the same FoG loop (``core.policy.fog``) on the trained artifacts of the
 default configuration (data/06_models/world_model, data/06_models/surrogate and the
@@ -79,7 +79,6 @@ def measure(
     mode: str,
     num_envs: int,
     horizon: int,
-    sampling_steps: int,
     repeats: int,
     artifacts: tuple[WorldModel, RSSM, TrainingSet],
     device: torch.device,
@@ -98,9 +97,7 @@ def measure(
         snapshots=0,
     )
     actor, critic = build_actor_critic(params, surrogate, data)
-    env = WorldModelEnv(
-        world_model, data, num_envs, sampling_steps=sampling_steps, seed=0, device=device
-    )
+    env = WorldModelEnv(world_model, data, num_envs, seed=0, device=device)
     trainer = FoGTrainer(
         env, surrogate, actor.to(device), critic.to(device), config, seed=0, device=device
     )
@@ -122,18 +119,17 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--shapes", nargs="+", default=["8x8", "16x8", "16x16"], help="NxH")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--sampling-steps", type=int, default=2)
     args = parser.parse_args()
     device = select_device(args.device)
     torch.manual_seed(0)
     world_model = WorldModel.load("data/06_models/world_model").to(device)
-    world_model.denoiser.requires_grad_(False)
-    world_model.reward_model.requires_grad_(False)
+    world_model.requires_grad_(False)
     surrogate = SurrogateDataset("data/06_models/surrogate").load().to(device)
     data = TrainingSet.load("data/03_primary/training_set")
     artifacts = (world_model, surrogate, data)
     print(
-        f"device {device}, {torch.get_num_threads()} threads, {args.sampling_steps} Euler "
+        f"device {device}, {torch.get_num_threads()} threads, "
+        f"{world_model.denoiser.config.sampling_steps} Euler "
         "steps per transition; one policy update (rollout + actor, critic and alpha steps)"
     )
     header = (
@@ -144,12 +140,8 @@ def main() -> None:
     print("-" * len(header))
     for shape in args.shapes:
         num_envs, horizon = (int(v) for v in shape.lower().split("x"))
-        fog = measure(
-            "surrogate", num_envs, horizon, args.sampling_steps, args.repeats, artifacts, device
-        )
-        bptt = measure(
-            "global", num_envs, horizon, args.sampling_steps, args.repeats, artifacts, device
-        )
+        fog = measure("surrogate", num_envs, horizon, args.repeats, artifacts, device)
+        bptt = measure("global", num_envs, horizon, args.repeats, artifacts, device)
         mib = 1024**2
         print(
             f"{num_envs:>4} {horizon:>4} | {fog[0]:>7.2f} {bptt[0]:>8.2f} "

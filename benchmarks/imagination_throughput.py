@@ -89,10 +89,13 @@ def main() -> None:
     device = select_device(args.device)
     params = _params(args.env)
     size = FRAME_SIZE[args.env]
-    derived = {"frame_height": size, "frame_width": size, "action_dim": 2}
-    denoiser = Denoiser(parse_config(DenoiserConfig, {**params["denoiser"], **derived}, "d"))
+    # Push-T's proprioception: pusher position and controller target (4 numbers).
+    frame = {"frame_height": size, "frame_width": size, "state_dim": 4}
+    denoiser = Denoiser(
+        parse_config(DenoiserConfig, {**params["denoiser"], **frame, "action_dim": 2}, "d")
+    )
     reward = RewardModel(
-        parse_config(RewardModelConfig, {**params.get("reward_model", {}), **derived}, "r")
+        parse_config(RewardModelConfig, {**params.get("reward_model", {}), **frame}, "r")
     )
     denoiser.to(device).eval()
     reward.to(device).eval()
@@ -102,12 +105,13 @@ def main() -> None:
     def transition(batch: int, steps: int):
         frames = torch.rand(batch, context, 3, size, size, device=device) * 2 - 1
         actions = torch.rand(batch, context, 2, device=device) * 2 - 1
+        states = torch.rand(batch, context, 4, device=device) * 2 - 1
 
         def run():
             with torch.no_grad(), autocast(device, args.precision):
-                frame = denoiser.sample(frames, actions, steps=steps)
+                frame = denoiser.sample(frames, actions, states, steps=steps)
                 both = torch.cat([frames[:, -reward.config.frames + 1 :], frame[:, None]], 1)
-                reward(both, actions[:, -1])
+                reward(both, states[:, -1])
 
         return run
 

@@ -258,10 +258,17 @@ EVALUATION = """\
 summary = load("evaluation_summary", "evaluation")
 episodes = load("evaluation_episodes", "evaluation")
 if summary is not None:
-    # {"confidence", "first_seed", "max_steps", "policies": {name: {success_rate, ...}}}
+    # {"confidence", "first_seed", "max_steps",
+    #  "policies": {name: {success_rate(_low/_high), final_coverage_*, improvement_*, ...}},
+    #  "fog_versus": {other: {success_diff_*, final_coverage_diff_*, ...}},
+    #  "versus_random": {name: {...}}}
     confidence = summary["confidence"]
     table = pd.DataFrame(summary["policies"]).T
     display(table)
+    # FoG minus each baseline, scene by scene (same scenes): success first.
+    fog_versus = pd.DataFrame(summary.get("fog_versus", {})).T
+    if not fog_versus.empty:
+        display(fog_versus)
 
     fig = Figure(figsize=(11, 3.6), layout="constrained")
     rate_ax, cover_ax = fig.subplots(1, 2)
@@ -277,7 +284,7 @@ if summary is not None:
         # few episodes per policy: show every one beside the box
         by_policy = [
             (str(name), rows.to_numpy())
-            for name, rows in episodes.groupby("policy", sort=False)["max_coverage"]
+            for name, rows in episodes.groupby("policy", sort=False)["final_coverage"]
         ]
         cover_ax.boxplot(
             [values for _, values in by_policy], tick_labels=[name for name, _ in by_policy]
@@ -286,8 +293,8 @@ if summary is not None:
             cover_ax.scatter(np.full(len(values), i), values, s=12, alpha=0.6, color="tab:orange")
         cover_ax.set_title(f"{len(episodes)} robot episodes")
     else:
-        cover_ax.bar(table.index, table["max_coverage_mean"].astype(float), color="tab:orange")
-    cover_ax.set_ylabel("max block coverage per episode")
+        cover_ax.bar(table.index, table["final_coverage_mean"].astype(float), color="tab:orange")
+    cover_ax.set_ylabel("final block coverage per episode")
     for ax in (rate_ax, cover_ax):
         ax.set_ylim(0, 1.05)
         ax.grid(axis="y", alpha=0.3)
@@ -329,8 +336,9 @@ def build() -> nbformat.NotebookNode:
             new_markdown_cell("## Policy training (FoG, inside the world model)"),
             code(POLICY, "policy"),
             new_markdown_cell(
-                "## Robot evaluation\n\nZero-shot success and coverage per policy, the same "
-                "scenes for every policy (`kedro run --pipeline=evaluation`)."
+                "## Robot evaluation\n\nZero-shot success and final coverage per policy, the "
+                "same scenes for every policy, and FoG against each baseline scene by scene "
+                "(`kedro run --pipeline=evaluation`)."
             ),
             code(EVALUATION, "evaluation"),
         ],

@@ -36,6 +36,7 @@ def record(surrogate: RSSM, episodes: int, steps: int, first_seed: int):
         for episode in range(episodes):
             policy.reset(np.random.default_rng(episode))
             frames, actions, states = [backend.reset(first_seed + episode)], [], []
+            proprio = [backend.read_state()]
             for _ in range(steps):
                 state = backend.privileged_state()
                 angle = state["block_angle"]
@@ -44,11 +45,14 @@ def record(surrogate: RSSM, episodes: int, steps: int, first_seed: int):
                 )
                 actions.append(policy.act(frames[-1], backend))
                 frames.append(backend.step(actions[-1]).frame)
+                proprio.append(backend.read_state())
+            observed = torch.as_tensor(np.stack(proprio[:steps]))[None]
             with torch.no_grad():
                 posteriors, _ = surrogate.observe(
                     to_model(np.stack(frames[:steps]))[None],
                     torch.as_tensor(np.stack(actions))[None],
                     sample=False,
+                    proprio=observed if surrogate.config.proprio_dim else None,
                 )
             features.append(posteriors.feature()[0].numpy())
             targets.append(np.asarray(states))

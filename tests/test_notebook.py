@@ -126,10 +126,12 @@ def test_notebook_draws_the_robot_evaluation(smoke_project, tmp_path):
             {
                 "policy": policy,
                 "seed": 100_000 + k,
-                "return": 3.0 * coverage,
-                "max_coverage": coverage,
-                "final_coverage": 0.9 * coverage,
                 "success": coverage > 0.95,
+                "initial_coverage": 0.05,
+                "final_coverage": 0.9 * coverage,
+                "max_coverage": coverage,
+                "improvement": coverage - 0.05,
+                "return": 3.0 * coverage,
                 "length": 10,
             }
             for policy, coverages in {"fog": [0.97, 0.6, 0.8], "random": [0.1, 0.3, 0.2]}.items()
@@ -147,4 +149,5 @@ def test_notebook_draws_the_robot_evaluation(smoke_project, tmp_path):
     assert "kedro run" not in stdout(evaluation), stdout(evaluation)
     tables = [o.data["text/html"] for o in evaluation.outputs if "text/html" in o.get("data", {})]
     assert any("fog" in t and "success_rate" in t for t in tables), "no per-policy table"
+    assert any("random" in t and "success_diff_mean" in t for t in tables), "no FoG comparison"
     assert images(evaluation), "no success/coverage figure"

@@ -24,6 +24,16 @@ from fog_pipeline.core.episodes.schema import (
 )
 
 CONFIG = CleaningConfig(min_segment_length=8, frozen_min_run=5)
+STATE_NAMES = ["joint_0", "joint_1", "gripper"]
+
+
+def with_state(episode, names=STATE_NAMES):
+    """A schema-2 episode: proprioception (distinct per step) and a progress label."""
+    rng = np.random.default_rng(len(episode))
+    episode.state = rng.normal(size=(len(episode), len(names))).astype(np.float32)
+    episode.progress = np.linspace(0.1, 0.9, len(episode), dtype=np.float32)
+    episode.attrs["state_names"] = list(names)
+    return episode
 
 
 def clean_path(path, config=CONFIG):
@@ -44,6 +54,35 @@ def test_clean_episode_is_kept(tmp_path, make_episode):
     assert (result.status, result.reasons) == ("kept", [])
     assert result.length_before == result.length_after == 30
     assert len(result.segments) == 1
+
+
+def test_state_and_progress_reach_the_segments(tmp_path, make_episode):
+    episode = with_state(make_episode(30))
+    result = write_and_clean(tmp_path, episode)
+    assert (result.status, result.reasons) == ("kept", [])
+    assert result.state_names == tuple(STATE_NAMES) and result.progress_source == "progress"
+    segment = result.segments[0]
+    np.testing.assert_array_equal(segment.state, episode.state)
+    np.testing.assert_array_equal(segment.progress, episode.progress)
+    assert segment.state.dtype == segment.progress.dtype == np.float32
+
+
+def test_version_1_file_cleans_without_state(tmp_path, make_episode):
+    episode = make_episode(30)
+    episode.attrs["schema_version"] = 1
+    result = write_and_clean(tmp_path, episode)
+    assert (result.status, result.reasons) == ("kept", [])
+    segment = result.segments[0]
+    assert segment.state.shape == (30, 0) and segment.state.dtype == np.float32
+    # No progress label: the reward stands in, and the result says so.
+    assert result.progress_source == "rewards" and result.state_names == ()
+    np.testing.assert_array_equal(segment.progress, episode.rewards)
+
+
+def test_unknown_schema_version_is_quarantined(tmp_path, make_episode):
+    episode = make_episode(30)
+    episode.attrs["schema_version"] = 3
+    assert write_and_clean(tmp_path, episode).reasons == ["unsupported_schema_version:3"]
 
 
 def test_small_timestamp_jitter_is_kept(tmp_path, make_episode):
@@ -101,6 +140,44 @@ def test_wrong_shape_or_dtype_is_quarantined(tmp_path, make_episode, field, valu
     assert reason in result.reasons
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("state", np.zeros((30, 2), np.float32), "bad_shape:state"),  # 3 state_names
+        ("state", np.zeros(30, np.float32), "bad_shape:state"),
+        ("state", np.zeros((30, 3), np.int32), "bad_dtype:state"),
+        ("progress", np.zeros((30, 1), np.float32), "bad_shape:progress"),
+        ("progress", np.zeros(30, np.int64), "bad_dtype:progress"),
+    ],
+)
+def test_bad_state_or_progress_is_quarantined(tmp_path, make_episode, field, value, reason):
+    episode = dataclasses.replace(with_state(make_episode(30)), **{field: value})
+    result = write_and_clean(tmp_path, episode)
+    assert result.status == "quarantined" and reason in result.reasons
+
+
+def test_state_without_names_is_quarantined(tmp_path, make_episode):
+    episode = with_state(make_episode(30))
+    del episode.attrs["state_names"]
+    result = write_and_clean(tmp_path, episode)
+    assert result.status == "quarantined"
+    assert result.reasons == ["missing_attribute:state_names"]
+
+
+@pytest.mark.parametrize(("cut", "status"), [(2, "repaired"), (10, "quarantined")])
+@pytest.mark.parametrize("field", ["state", "progress"])
+def test_short_state_or_progress_follows_the_length_rule(
+    tmp_path, make_episode, field, cut, status
+):
+    episode = with_state(make_episode(30))
+    setattr(episode, field, getattr(episode, field)[:-cut])
+    result = write_and_clean(tmp_path, episode)
+    assert result.status == status and "length_mismatch" in result.reasons
+    if status == "repaired":
+        assert result.length_after == 28
+        assert all(len(s.state) == len(s.progress) == len(s) for s in result.segments)
+
+
 def test_short_length_mismatch_is_truncated(tmp_path, make_episode):
     episode = make_episode(30)
     episode.actions = episode.actions[:28]
@@ -118,17 +195,24 @@ def test_large_length_mismatch_is_quarantined(tmp_path, make_episode):
 
 @pytest.mark.parametrize(
     ("field", "reason"),
-    [("actions", "nonfinite_action"), ("rewards", "nonfinite_reward")],
+    [
+        ("actions", "nonfinite_action"),
+        ("rewards", "nonfinite_reward"),
+        ("state", "nonfinite_state"),
+        ("progress", "nonfinite_progress"),
+    ],
 )
 @pytest.mark.parametrize("bad_value", [np.nan, np.inf])
 def test_nonfinite_values_split_the_episode(tmp_path, make_episode, field, reason, bad_value):
-    episode = make_episode(30)
-    getattr(episode, field)[15] = bad_value
+    episode = with_state(make_episode(30))
+    array = getattr(episode, field)
+    array.reshape(len(array), -1)[15, 0] = bad_value  # one entry of step 15 (a view)
     result = write_and_clean(tmp_path, episode)
     assert result.status == "repaired" and result.reasons == [reason]
     assert [(s.start, len(s)) for s in result.segments] == [(0, 15), (16, 14)]
     for segment in result.segments:
-        assert np.all(np.isfinite(segment.actions)) and np.all(np.isfinite(segment.rewards))
+        for name in ("actions", "rewards", "state", "progress"):
+            assert np.all(np.isfinite(getattr(segment, name))), name
 
 
 def test_slightly_out_of_range_action_is_clipped(tmp_path, make_episode):
@@ -149,15 +233,16 @@ def test_far_out_of_range_action_splits(tmp_path, make_episode):
 
 
 def test_duplicated_record_is_dropped_without_split(tmp_path, make_episode):
-    episode = make_episode(30)
+    original = with_state(make_episode(30))
     index = np.r_[0:12, 11, 12:30]  # record 11 written twice
     episode = dataclasses.replace(
-        episode, **{name: array[index] for name, array in episode.arrays().items()}
+        original, **{name: array[index] for name, array in original.arrays().items()}
     )
     result = write_and_clean(tmp_path, episode)
     assert result.status == "repaired" and result.reasons == ["duplicate_step"]
     assert [(s.start, len(s)) for s in result.segments] == [(0, 30)]
-    np.testing.assert_array_equal(result.segments[0].frames, make_episode(30).frames)
+    np.testing.assert_array_equal(result.segments[0].frames, original.frames)
+    np.testing.assert_array_equal(result.segments[0].state, original.state)
 
 
 def test_backwards_timestamps_split(tmp_path, make_episode):
@@ -214,6 +299,30 @@ def test_reconcile_quarantines_minority_resolution(make_episode):
     reconcile(results)
     assert [r.status for r in results] == ["kept"] * 3 + ["quarantined"]
     assert results[-1].reasons == ["inconsistent_frame_shape"]
+
+
+def test_reconcile_quarantines_disagreeing_proprioception(make_episode):
+    def cleaned(episode_id, episode):
+        return clean_episode(episode_id, *_raw(episode), CONFIG)
+
+    results = [cleaned(f"ep{i}", with_state(make_episode(20, seed=i))) for i in range(3)]
+    results.append(cleaned("renamed", with_state(make_episode(20), ["joint_0", "joint_1", "x"])))
+    results.append(cleaned("narrow", with_state(make_episode(20), ["joint_0", "joint_1"])))
+    results.append(cleaned("camera_only", make_episode(20)))
+    no_progress = with_state(make_episode(20))
+    no_progress.progress = None
+    results.append(cleaned("no_progress", no_progress))
+    assert all(r.status == "kept" for r in results)  # each file is fine on its own
+    reconcile(results)
+    assert [r.status for r in results] == ["kept"] * 3 + ["quarantined"] * 4
+    assert results[3].reasons == ["inconsistent_state_names"]
+    assert results[4].reasons == ["inconsistent_state_dim", "inconsistent_state_names"]
+    assert results[5].reasons == [
+        "inconsistent_state_dim",
+        "inconsistent_state_names",
+        "inconsistent_progress_source",
+    ]
+    assert results[6].reasons == ["inconsistent_progress_source"]
 
 
 def test_no_usable_episode_fails_with_reasons(make_episode):

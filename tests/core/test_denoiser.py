@@ -34,6 +34,7 @@ CONFIG = DenoiserConfig(
 REWARD_CONFIG = RewardModelConfig(
     frame_height=SIZE, frame_width=SIZE, conv_channels=(8, 8), norm_num_groups=4, hidden=16
 )
+STATE_DIM = 4
 
 
 @pytest.fixture
@@ -175,7 +176,7 @@ def test_works_under_bf16_autocast(model):
         with torch.no_grad():
             out = model.sample(frames, actions, generator=torch.Generator().manual_seed(0))
         reward_loss, _ = reward_model.loss(
-            frames, actions[:, -1], torch.rand(BATCH), torch.zeros(BATCH, dtype=torch.bool)
+            frames, None, torch.rand(BATCH), torch.rand(BATCH), torch.zeros(BATCH, dtype=torch.bool)
         )
     loss.backward()
     reward_loss.backward()
@@ -184,32 +185,65 @@ def test_works_under_bf16_autocast(model):
     assert out.min() >= -1 and out.max() <= 1
 
 
-def test_reward_model_outputs_and_zero_positive_loss():
+def test_reward_model_outputs_and_loss():
     torch.manual_seed(0)
     model = RewardModel(REWARD_CONFIG)
-    assert model.param_count() < 300_000
-    frames, actions = inputs()
-    reward, success_logit = model(frames, actions[:, -1])
-    assert reward.shape == success_logit.shape == (BATCH,)
-    assert torch.all((reward >= 0) & (reward <= 1))
+    assert sum(p.numel() for p in model.parameters()) < 300_000
+    frames, _ = inputs()
+    out = model(frames)
+    assert out.reward.shape == out.progress.shape == out.success_logit.shape == (BATCH,)
+    for label in (out.reward, out.progress):
+        assert torch.all((label >= 0) & (label <= 1))
     total, parts = model.loss(
-        frames, actions[:, -1], torch.rand(BATCH), torch.zeros(BATCH, dtype=torch.bool)
+        frames, None, torch.rand(BATCH), torch.rand(BATCH), torch.zeros(BATCH, dtype=torch.bool)
     )
-    assert torch.isfinite(total) and set(parts) == {"reward", "success", "reward_mse"}
+    assert torch.isfinite(total)
+    assert set(parts) == {"reward", "progress", "success", "reward_mse", "progress_mse"}
     with pytest.raises(ValueError, match="frames must be"):
-        model(frames[:, :1], actions[:, -1])
+        model(frames[:, :1])
+
+
+def test_reward_model_reads_the_observation_not_the_action():
+    """Coverage, progress and success are functions of the scene: with the observation
+    fixed, no action can move the prediction (the reward model has no action input), and
+    the proprioceptive state, part of the observation, does move it."""
+    torch.manual_seed(0)
+    config = dataclasses.replace(REWARD_CONFIG, state_dim=STATE_DIM)
+    model = RewardModel(config).eval()
+    frames, _ = inputs()
+    state = torch.rand(BATCH, STATE_DIM) * 2 - 1
+    with pytest.raises(TypeError):
+        model(frames, state, torch.zeros(BATCH, 2))  # there is no action argument
+    with torch.no_grad():
+        base, moved = model(frames, state), model(frames, state + 0.5)
+    assert not torch.allclose(base.progress, moved.progress)
+    with pytest.raises(ValueError, match="state must be"):
+        model(frames)
+
+
+def test_denoiser_is_conditioned_on_past_states():
+    torch.manual_seed(0)
+    model = Denoiser(dataclasses.replace(CONFIG, state_dim=STATE_DIM)).eval()
+    frames, actions = inputs()
+    states = torch.rand(BATCH, CONTEXT, STATE_DIM) * 2 - 1
+    noise = torch.randn(BATCH, 3, SIZE, SIZE)
+    with torch.no_grad():
+        base = model.sample(frames, actions, states, noise=noise)
+        shifted = model.sample(frames, actions, states + 0.5, noise=noise)
+    assert not torch.allclose(base, shifted)
+    with pytest.raises(ValueError, match="context_states must be"):
+        model.sample(frames, actions, noise=noise)
 
 
 def test_default_configs_are_small():
     assert 0.8e6 < Denoiser(DenoiserConfig()).param_count() < 1.5e6
-    assert RewardModel(RewardModelConfig()).param_count() < 300_000
+    assert sum(p.numel() for p in RewardModel(RewardModelConfig()).parameters()) < 300_000
 
 
 def test_checkpoint_round_trip(tmp_path, model):
     torch.manual_seed(1)
     reward_model = RewardModel(REWARD_CONFIG).eval()
-    for module in (model, reward_model):
-        module.set_action_stats(torch.tensor([0.1, -0.2]), torch.tensor([0.5, 0.7]))
+    model.set_action_stats(torch.tensor([0.1, -0.2]), torch.tensor([0.5, 0.7]))
     save_model(tmp_path / "denoiser", model, CONFIG)
     save_model(tmp_path / "reward", reward_model, REWARD_CONFIG)
     assert json.loads((tmp_path / "denoiser" / "config.json").read_text())["type"] == "Denoiser"
@@ -224,10 +258,9 @@ def test_checkpoint_round_trip(tmp_path, model):
         assert torch.equal(
             loaded.sample(frames, actions, noise=noise), model.sample(frames, actions, noise=noise)
         )
-        for got, want in zip(
-            loaded_reward(frames, actions[:, -1]), reward_model(frames, actions[:, -1]), strict=True
-        ):
-            assert torch.equal(got, want)
+        got, want = loaded_reward(frames), reward_model(frames)
+        for name in ("reward", "progress", "success_logit"):
+            assert torch.equal(getattr(got, name), getattr(want, name))
 
 
 def test_checkpoint_errors(tmp_path, model):

@@ -1,5 +1,6 @@
 """Robot evaluation: intervals against published values, the closed loop on a scripted
-fake robot (exact aggregates, safety on failure, clipping), videos and figures."""
+fake robot (exact aggregates, initial coverage and improvement, proprioception handed to
+the policy, safety on failure, clipping), paired comparisons, videos and figures."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from fog_pipeline.core.evaluation import (
     RandomPolicy,
     aggregate,
     comparison_figure,
+    comparisons,
     evaluate_policy,
     mean_interval,
+    paired_difference,
     paired_differences,
     sample_efficiency_figure,
     sample_efficiency_row,
@@ -117,8 +120,11 @@ def test_mean_interval_degenerate_and_invalid():
 class ScriptedRobot(RobotBackend):
     """Reward 0.1 * step, except 1.0 and success at ``success_step[seed]`` (ends it).
 
-    Frame t is one flat colour (so a GIF stores it losslessly); it logs every executed
-    action and every stop.
+    The scene of ``seed`` starts at coverage ``initial[seed]`` (default 0), which
+    ``read_reward()`` reports right after the reset; after a step it reports that step's
+    label. Its proprioception is a counter, ``(steps since reset, 100 + seed)``. Frame t is
+    one flat colour (so a GIF stores it losslessly); it logs every executed action and
+    every stop.
     """
 
     name = "scripted"
@@ -129,17 +135,25 @@ class ScriptedRobot(RobotBackend):
     action_meaning = "anything"
     frame_shape = (4, 4, 3)
     max_episode_steps = 20
+    state_names = ("t", "scene")
 
-    def __init__(self, success_step: dict[int, int] | None = None):
+    def __init__(
+        self,
+        success_step: dict[int, int] | None = None,
+        initial: dict[int, float] | None = None,
+    ):
         self.success_step = success_step or {}
+        self.initial = initial or {}
         self.executed: list[np.ndarray] = []
         self.events: list[str] = []
+        self.states: list[np.ndarray] = []  # every state read_state() returned
 
     def _frame(self) -> np.ndarray:
         return np.full(self.frame_shape, (20 * self._t, 255 - 20 * self._t, 7), np.uint8)
 
     def _reset(self, seed):
         self._seed, self._t = seed, 0
+        self._label = self.initial.get(seed, 0.0)
         self.events.append("reset")
         return self._frame()
 
@@ -148,7 +162,16 @@ class ScriptedRobot(RobotBackend):
         self.events.append("step")
         self._t += 1
         done = self.success_step.get(self._seed) == self._t
-        return StepResult(self._frame(), 1.0 if done else 0.1 * self._t, done, done, False)
+        self._label = 1.0 if done else 0.1 * self._t
+        return StepResult(self._frame(), self._label, done, done, False)
+
+    def read_reward(self) -> float:
+        return self._label
+
+    def read_state(self) -> np.ndarray:
+        state = np.array([self._t, 100 + self._seed], dtype=np.float32)
+        self.states.append(state)
+        return state
 
     def stop(self):
         self.events.append("stop")
@@ -162,20 +185,22 @@ class ConstantPolicy:
         self.fail_at_call = fail_at_call
         self.calls = 0
         self.frames: list[np.ndarray] = []
+        self.states: list[np.ndarray] = []
 
     def reset(self):
         pass
 
-    def act(self, frame):
+    def act(self, frame, state):
         self.calls += 1
         self.frames.append(frame)
+        self.states.append(state)
         if self.calls == self.fail_at_call:
             raise ZeroDivisionError("policy bug")
         return self.action
 
 
 def test_scripted_outcomes_give_exact_aggregates():
-    robot = ScriptedRobot(success_step={1: 2, 3: 4})
+    robot = ScriptedRobot(success_step={1: 2, 3: 4}, initial={1: 0.3, 2: 0.1, 4: 0.7})
     result = evaluate_policy(ConstantPolicy(), robot, [1, 2, 3, 4], max_steps=5, progress=False)
     episodes = result.episodes
     assert list(episodes.columns) == list(EPISODE_COLUMNS)
@@ -184,13 +209,27 @@ def test_scripted_outcomes_give_exact_aggregates():
     assert episodes["success"].tolist() == [True, False, True, False]
     assert episodes["length"].tolist() == [2, 5, 4, 5]  # success ends early; else time limit
     assert episodes["return"].tolist() == pytest.approx([1.1, 1.5, 1.6, 1.5])
+    # The label read right after each reset, not the first step's label (0.1).
+    assert episodes["initial_coverage"].tolist() == pytest.approx([0.3, 0.1, 0.0, 0.7])
     assert episodes["max_coverage"].tolist() == pytest.approx([1.0, 0.5, 1.0, 0.5])
     assert episodes["final_coverage"].tolist() == pytest.approx([1.0, 0.5, 1.0, 0.5])
+    # max - initial; seed 4 started above anything the policy reached
+    assert episodes["improvement"].tolist() == pytest.approx([0.7, 0.4, 1.0, -0.2])
     assert robot.events.count("stop") == 4  # the robot is stopped after every episode
 
     summary = aggregate(episodes)
     assert list(summary) == ["constant"]
     entry = summary["constant"]
+    assert list(entry)[:8] == [
+        "episodes",
+        "successes",
+        "success_rate",
+        "success_rate_low",
+        "success_rate_high",
+        "final_coverage_mean",
+        "final_coverage_low",
+        "final_coverage_high",
+    ], "success first, then final coverage"
     assert entry["episodes"] == 4 and entry["successes"] == 2
     assert entry["success_rate"] == 0.5
     assert (entry["success_rate_low"], entry["success_rate_high"]) == pytest.approx(
@@ -202,50 +241,72 @@ def test_scripted_outcomes_give_exact_aggregates():
         (0.2906, 1.0), abs=1e-4
     )
     assert entry["final_coverage_mean"] == pytest.approx(0.75)
+    assert entry["initial_coverage_mean"] == pytest.approx(0.275)
+    # improvements 0.7, 0.4, 1.0, -0.2: mean 0.475, s = 0.5123, t(0.95, 3) = 3.182
+    assert entry["improvement_mean"] == pytest.approx(0.475)
+    assert (entry["improvement_low"], entry["improvement_high"]) == pytest.approx(
+        (0.475 - 0.8152, 1.0), abs=1e-3
+    )
     assert entry["return_mean"] == pytest.approx(1.425)
     assert entry["length_mean"] == 4.0
 
 
+def test_policy_sees_the_state_read_after_each_frame():
+    robot = ScriptedRobot(success_step={8: 3})
+    policy = ConstantPolicy()
+    evaluate_policy(policy, robot, [7, 8], max_steps=4, progress=False)
+    # seed 7: time limit (4 actions); seed 8: success after 3 actions
+    expected = [[t, 107] for t in range(4)] + [[t, 108] for t in range(3)]
+    np.testing.assert_array_equal(np.stack(policy.states), expected)
+    # Exactly the arrays the robot returned, in order: one read after the reset and one
+    # after every step (the read after an episode's last step has no action to inform).
+    assert len(robot.states) == 5 + 4
+    sent = robot.states[0:4] + robot.states[5:8]
+    assert all(got is read for got, read in zip(policy.states, sent, strict=True))
+
+
+def test_state_of_the_wrong_shape_stops_the_robot():
+    class Liar(ScriptedRobot):
+        def read_state(self):
+            return np.zeros(3, dtype=np.float32)  # state_names has two channels
+
+    robot = Liar()
+    with pytest.raises(EpisodeError, match=r"read_state\(\) returned shape \(3,\)"):
+        evaluate_policy(ConstantPolicy(), robot, [0], max_steps=2, progress=False)
+    assert robot.executed == [] and robot.events[-1] == "stop"
+
+
+def _row(policy, seed, success, final, initial=0.0, peak=None):
+    peak = final if peak is None else peak
+    return {
+        "policy": policy,
+        "seed": seed,
+        "success": success,
+        "initial_coverage": initial,
+        "final_coverage": final,
+        "max_coverage": peak,
+        "improvement": peak - initial,
+        "return": 3 * final,
+        "length": 3,
+    }
+
+
 def test_aggregate_keeps_policies_apart_in_order():
     rows = [
-        {
-            "policy": p,
-            "seed": s,
-            "return": r,
-            "max_coverage": c,
-            "final_coverage": c,
-            "success": ok,
-            "length": 3,
-        }
-        for p, s, r, c, ok in [
-            ("b", 0, 1.0, 1.0, True),
-            ("a", 0, 0.0, 0.0, False),
-            ("b", 1, 0.0, 0.2, False),
-            ("a", 1, 0.0, 0.1, False),
-        ]
+        _row("b", 0, True, 1.0),
+        _row("a", 0, False, 0.0),
+        _row("b", 1, False, 0.2),
+        _row("a", 1, False, 0.1),
     ]
     summary = aggregate(pd.DataFrame(rows))
     assert list(summary) == ["b", "a"]
     assert summary["b"]["successes"] == 1 and summary["a"]["successes"] == 0
     assert summary["a"]["success_rate_low"] == 0.0
-    assert summary["a"]["max_coverage_mean"] == pytest.approx(0.05)
+    assert summary["a"]["final_coverage_mean"] == pytest.approx(0.05)
 
 
 def _table(rows):
-    return pd.DataFrame(
-        [
-            {
-                "policy": p,
-                "seed": s,
-                "return": 10 * c,
-                "max_coverage": c,
-                "final_coverage": c / 2,
-                "success": False,
-                "length": 3,
-            }
-            for p, s, c in rows
-        ]
-    )
+    return pd.DataFrame([_row(p, s, False, c / 2, initial=0.05, peak=c) for p, s, c in rows])
 
 
 def test_paired_differences_are_scene_by_scene():
@@ -270,7 +331,8 @@ def test_paired_differences_are_scene_by_scene():
     assert b["scenes"] == 3
     assert (b["max_coverage_diff_mean"], b["max_coverage_diff_low"]) == pytest.approx((0.1, 0.1))
     assert b["final_coverage_diff_mean"] == pytest.approx(0.05)
-    assert b["return_diff_mean"] == pytest.approx(1.0)
+    assert b["improvement_diff_mean"] == pytest.approx(0.1)
+    assert b["success_diff_mean"] == 0.0
     # a - random = 0, -0.2, +0.2: mean 0, t(0.95, 2) * 0.2 / sqrt(3) = 0.4968 either side
     a = paired["a"]
     assert a["max_coverage_diff_mean"] == pytest.approx(0.0, abs=1e-12)
@@ -278,6 +340,58 @@ def test_paired_differences_are_scene_by_scene():
     assert paired_differences(table, "nobody") == {}
     with pytest.raises(ValueError, match="'c' ran on other scenes than 'random'"):
         paired_differences(pd.concat([table, _table([("c", 0, 0.1)])]), "random")
+
+
+def test_paired_success_and_final_coverage_match_hand_computation():
+    # Five scenes. fog succeeds on 0, 1, 3; ppo on 1 only: per-scene success gaps
+    # 1, 0, 0, 1, 0.
+    fog = [(True, 1.0, 0.2), (True, 1.0, 0.1), (False, 0.6, 0.3), (True, 1.0, 0.0)]
+    fog.append((False, 0.4, 0.2))
+    ppo = [(False, 0.5, 0.2), (True, 1.0, 0.1), (False, 0.3, 0.3), (False, 0.6, 0.0)]
+    ppo.append((False, 0.4, 0.2))
+    table = pd.DataFrame(
+        [
+            _row(name, seed, ok, final, initial)
+            for name, runs in (("fog", fog), ("ppo", ppo))
+            for seed, (ok, final, initial) in enumerate(runs)
+        ]
+    )
+    entry = paired_difference(table, "fog", "ppo")
+    assert entry["scenes"] == 5
+    # success gaps 1, 0, 0, 1, 0: mean 0.4, s = sqrt(0.3) = 0.5477, t(0.95, 4) = 2.7764
+    # -> 0.4 +- 2.7764 * 0.5477 / sqrt(5) = 0.4 +- 0.6801
+    assert entry["success_diff_mean"] == pytest.approx(0.4)
+    assert entry["success_diff_low"] == pytest.approx(0.4 - 0.6801, abs=1e-4)
+    assert entry["success_diff_high"] == pytest.approx(1.0)  # 1.0801 clipped
+    # final-coverage gaps 0.5, 0, 0.3, 0.4, 0: mean 0.24, s = 0.2302
+    # -> 0.24 +- 2.7764 * 0.2302 / sqrt(5) = 0.24 +- 0.2858
+    assert entry["final_coverage_diff_mean"] == pytest.approx(0.24)
+    assert (entry["final_coverage_diff_low"], entry["final_coverage_diff_high"]) == (
+        pytest.approx((0.24 - 0.2858, 0.24 + 0.2858), abs=1e-4)
+    )
+    # the same scenes start alike: the improvement gap is the max-coverage gap
+    assert entry["improvement_diff_mean"] == pytest.approx(entry["max_coverage_diff_mean"])
+    # the other way round: the negation
+    back = paired_difference(table, "ppo", "fog")
+    assert back["success_diff_mean"] == pytest.approx(-0.4)
+    assert back["success_diff_high"] == pytest.approx(-0.4 + 0.6801, abs=1e-4)
+
+
+def test_comparisons_leave_out_pairs_that_did_not_run():
+    table = _table(
+        [
+            (name, seed, 0.1 * (k + 1))
+            for k, name in enumerate(["fog", "random", "ppo"])
+            for seed in (0, 1)
+        ]
+    )
+    fog_versus = comparisons(table, "fog", ["fog_initial", "ppo", "random", "fog"])
+    assert list(fog_versus) == ["ppo", "random"]  # fog_initial never ran; not fog itself
+    assert fog_versus["ppo"]["max_coverage_diff_mean"] == pytest.approx(0.1 - 0.3)
+    assert fog_versus["random"]["max_coverage_diff_mean"] == pytest.approx(0.1 - 0.2)
+    assert paired_difference(table, "fog", "fog_initial") is None
+    assert paired_difference(table, "fog_anchor_only", "random") is None
+    assert comparisons(table, "nobody", ["ppo", "random"]) == {}
 
 
 def test_aggregate_names_missing_columns():
@@ -369,7 +483,7 @@ def test_random_policy_is_reproducible_and_in_bounds():
         runs = []
         for _ in range(2):
             policy.reset()
-            runs.append(np.stack([policy.act(None) for _ in range(50)]))
+            runs.append(np.stack([policy.act(None, np.zeros(0, np.float32)) for _ in range(50)]))
         return runs
 
     first, again, other = episodes(0), episodes(0), episodes(1)
@@ -430,9 +544,13 @@ def _summary():
             "success_rate": 0.0,
             "success_rate_low": 0.0,
             "success_rate_high": 0.2775,
+            "final_coverage_mean": 0.05,
+            "final_coverage_low": 0.01,
+            "final_coverage_high": 0.09,
             "max_coverage_mean": 0.1,
             "max_coverage_low": 0.05,
             "max_coverage_high": 0.15,
+            "initial_coverage_mean": 0.02,
         },
         "data_policy": {
             "episodes": 10,
@@ -440,9 +558,13 @@ def _summary():
             "success_rate": 0.5,
             "success_rate_low": 0.2366,
             "success_rate_high": 0.7634,
+            "final_coverage_mean": 0.55,
+            "final_coverage_low": 0.35,
+            "final_coverage_high": 0.75,
             "max_coverage_mean": 0.6,
             "max_coverage_low": 0.4,
             "max_coverage_high": 0.8,
+            "initial_coverage_mean": 0.02,
         },
     }
 
@@ -453,7 +575,11 @@ def test_comparison_figure_has_one_bar_per_policy(tmp_path):
     labels = [t.get_text() for t in success_ax.get_xticklabels()]
     assert labels == ["random\n0/10", "data_policy\n5/10"]
     assert [bar.get_height() for bar in success_ax.patches] == [0.0, 0.5]
-    assert [bar.get_height() for bar in coverage_ax.patches] == [0.1, 0.6]
+    # final coverage as bars; initial and max coverage as markers
+    assert [bar.get_height() for bar in coverage_ax.patches] == [0.05, 0.55]
+    markers = {line.get_label(): line.get_ydata().tolist() for line in coverage_ax.get_lines()}
+    assert markers["max (secondary)"] == [0.1, 0.6]
+    assert markers["initial"] == [0.02, 0.02]
     figure.savefig(tmp_path / "comparison.png")
     assert (tmp_path / "comparison.png").stat().st_size > 0
 
@@ -471,7 +597,10 @@ def test_sample_efficiency_figure_draws_one_line_per_family():
     assert set(lines) == {"fog", "ppo"}
     np.testing.assert_array_equal(lines["fog"].get_xdata(), [10_000, 20_000])  # sorted
     np.testing.assert_array_equal(lines["fog"].get_ydata(), [0.0, 0.5])
-    assert len(coverage_ax.get_lines()) == 2
+    coverage = coverage_ax.get_lines()
+    assert len(coverage) == 2
+    np.testing.assert_array_equal(coverage[0].get_ydata(), [0.05, 0.55])  # final coverage
+    assert rows[0]["max_coverage_mean"] == 0.6  # kept as an extra column
     assert success_ax.get_xscale() == "log"
 
 

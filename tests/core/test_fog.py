@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -34,6 +35,7 @@ class ToyStep:
     reward: torch.Tensor
     terminated: torch.Tensor
     truncated: torch.Tensor
+    state: torch.Tensor  # no proprioception on the toy: (N, 0)
 
 
 class PointMassWorld:
@@ -46,12 +48,17 @@ class PointMassWorld:
         self.generator = torch.Generator().manual_seed(seed)
         self.frames = torch.zeros(num_envs, self.context, 2)
         self.past_actions = torch.zeros(num_envs, self.context - 1, 2)
+        self.states = torch.zeros(num_envs, self.context, 0)
         self.steps = torch.zeros(num_envs, dtype=torch.long)
         self.transitions = 0
 
     @property
     def observation(self) -> torch.Tensor:
         return self.frames[:, -1]
+
+    @property
+    def state(self) -> torch.Tensor:
+        return self.states[:, -1]
 
     def reset(self, mask: torch.Tensor | None = None) -> torch.Tensor:
         mask = torch.ones(self.num_envs, dtype=torch.bool) if mask is None else mask
@@ -70,25 +77,30 @@ class PointMassWorld:
         self.steps = self.steps + 1
         self.transitions += self.num_envs
         never = torch.zeros(self.num_envs, dtype=torch.bool)
-        return ToyStep(position, reward_of(position), never, self.steps >= self.max_steps)
+        return ToyStep(
+            position, reward_of(position), never, self.steps >= self.max_steps, self.state
+        )
 
 
 class PointMassSurrogate(nn.Module):
     """The RSSM's interface on the toy: the latent is the position (h), z is empty."""
 
+    config = SimpleNamespace(proprio_dim=0)
+
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("gain", torch.tensor(SURROGATE_GAIN))
 
-    def observe(self, frames, actions, sample=False):
+    def observe(self, frames, actions, sample=False, proprio=None):
         states = LatentState(h=frames, z=frames[..., :0])
         return states, states
 
-    def encode_next(self, state, action, frame):
+    def encode_next(self, state, action, frame, proprio=None):
         return LatentState(h=frame, z=frame[..., :0])
 
-    def predict_step(self, state, action):
-        position = state.h + self.gain * action.clamp(-1, 1) + SURROGATE_BIAS
+    def swapped_step(self, state, action, frame, proprio=None):
+        predicted = state.h + self.gain * action.clamp(-1, 1) + SURROGATE_BIAS
+        position = predicted + (frame - predicted).detach()
         return LatentState(h=position, z=position[..., :0]), reward_of(position)
 
 
@@ -165,7 +177,9 @@ def test_global_gradient_source_learns_too_and_gives_the_same_values():
 
 
 def test_fog_gradient_is_the_surrogate_chain_at_the_global_trajectory():
-    """One step, H=1: d objective / d action = surrogate Jacobian of the reward."""
+    """One step, H=1: d reward / d action = the reward's gradient at the true (global)
+    next state, chained through the surrogate's Jacobian of the dynamics (DMO's choice),
+    not the reward's gradient at the surrogate's own predicted state."""
     trainer, env = make_trainer(horizon=1, num_envs=4)
     env.reset()
     trainer.state = trainer._context_states()
@@ -175,9 +189,104 @@ def test_fog_gradient_is_the_surrogate_chain_at_the_global_trajectory():
     # Value: the global model's reward at the globally moved position.
     torch.testing.assert_close(reward, reward_of(start + GAIN * 0.3))
     reward.sum().backward()
-    moved = start + SURROGATE_GAIN * 0.3 + SURROGATE_BIAS
-    expected = -2 * moved * reward_of(moved)[:, None] * SURROGATE_GAIN
+    reached = start + GAIN * 0.3
+    expected = -2 * reached * reward_of(reached)[:, None] * SURROGATE_GAIN
     torch.testing.assert_close(action.grad, expected)
+    predicted = start + SURROGATE_GAIN * 0.3 + SURROGATE_BIAS
+    at_prediction = -2 * predicted * reward_of(predicted)[:, None] * SURROGATE_GAIN
+    assert not torch.allclose(action.grad, at_prediction)
+
+
+class RecordingSurrogateTrainer:
+    """Stands in for SurrogateTrainer: records the replay batches it is given."""
+
+    def __init__(self) -> None:
+        self.batches: list[dict[str, torch.Tensor]] = []
+        self.generator, self.step, self.optimizer = torch.Generator(), 0, None
+
+    def train_step(self, batch):
+        self.batches.append(batch)
+        return {"loss": 0.0}
+
+
+@pytest.mark.parametrize(("max_steps", "stored"), [(8, 32), (16, 32), (5, 0)])
+def test_online_surrogate_updates_run_when_episodes_end_with_the_horizon(max_steps, stored):
+    """With imagined episodes as long as the horizon (the default configuration) every
+    environment restarts on the last step; its sequence holds one episode and is valid
+    training data. A restart before the last step splits the sequence: it is not stored."""
+    trainer, _ = make_trainer(horizon=8, surrogate_updates=1)
+    trainer.env.max_steps = max_steps
+    trainer.surrogate_trainer = RecordingSurrogateTrainer()
+    rollout = trainer.rollout()
+    assert int((~rollout["split"]).sum()) == stored
+    # The toy's 2-D "frames" are no camera images: store them as the sequences go.
+    kept = ~rollout["split"]
+    if stored:
+        trainer.replay.add(
+            {
+                "frames": rollout["frames"][kept],
+                "actions": rollout["actions"][kept],
+                "rewards": rollout["rewards"].T[kept],
+            }
+        )
+    assert len(trainer.replay) == stored
+
+
+def test_success_is_absorbing():
+    """A predicted success ends the episode with the return of staying at the top reward,
+    so reaching the goal early is worth more than hovering near it."""
+    trainer, env = make_trainer(horizon=1, num_envs=4)
+    original = env.step
+
+    def succeed(actions, differentiable=False):
+        out = original(actions, differentiable)
+        out.terminated = torch.ones(env.num_envs, dtype=torch.bool)
+        return out
+
+    env.step = succeed
+    rollout = trainer.rollout()
+    gamma = trainer.config.gamma
+    assert torch.all(rollout["critic_rewards"][0] > gamma / (1 - gamma))
+
+
+def test_anchor_only_ablation_moves_the_actor_by_the_anchor_alone():
+    features = torch.rand(512, 2, generator=torch.Generator().manual_seed(0)) * 4 - 2
+    away = Demonstrations(features, torch.full((512, 2), 0.9))
+    home = torch.tensor([[1.0, 1.0]])
+    ablation, _ = make_trainer(
+        prior=BehaviourPriorConfig(weight=1e-3), demos=away, reinforcement_weight=0.0
+    )
+    for _ in range(40):
+        ablation.train_iteration()
+    # The same weak anchor that loses to FoG's objective (above) wins without it.
+    assert torch.all(ablation.actor.mode(home) > 0.0)
+    with pytest.raises(ValueError, match="needs an anchor"):
+        make_trainer(reinforcement_weight=0.0)
+
+
+def test_demonstration_features_are_refreshed_at_checkpoints():
+    """With online surrogate updates the anchor's latent features go stale; they are
+    recomputed at every checkpoint (so a resumed run reads the same ones)."""
+    features = torch.zeros(16, 2)
+    calls = []
+
+    def refresh():
+        calls.append(len(calls))
+        return Demonstrations(features + len(calls), torch.zeros(16, 2))
+
+    trainer, _ = make_trainer(
+        prior=BehaviourPriorConfig(weight=1.0),
+        demos=Demonstrations(features, torch.zeros(16, 2)),
+        surrogate_updates=1,
+        checkpoint_every=2,
+    )
+    trainer.refresh_demonstrations = refresh
+    trainer.surrogate_trainer = RecordingSurrogateTrainer()
+    trainer._surrogate_update = lambda rollout: {}  # the toy's frames are no images
+    for _ in range(4):
+        trainer.train_iteration()
+    assert calls == [0, 1]
+    assert torch.equal(trainer.demonstrations.features, features + 2)
 
 
 @pytest.mark.parametrize(("log_std", "direction"), [(-4.0, 1), (0.9, -1)])

@@ -15,12 +15,13 @@ from fog_pipeline.core.surrogate.rssm import RSSM, RSSMConfig
 SIZE = 8
 
 
-def bundle(seed: int = 0) -> DeployedPolicy:
+def bundle(seed: int = 0, state_names: tuple[str, ...] = ()) -> DeployedPolicy:
     torch.manual_seed(seed)
     surrogate = RSSM(
         RSSMConfig(
             frame_height=SIZE,
             frame_width=SIZE,
+            proprio_dim=len(state_names),
             deter=16,
             stoch=4,
             hidden=16,
@@ -30,7 +31,32 @@ def bundle(seed: int = 0) -> DeployedPolicy:
     )
     actor = Actor(ActorConfig(feature_dim=20, action_dim=2, hidden=(16,)))
     actor.set_action_bounds(torch.tensor([-2.0, 0.0]), torch.tensor([2.0, 1.0]))
-    return DeployedPolicy(surrogate, actor, PolicyInfo("fog", 123, (SIZE, SIZE, 3)))
+    info = PolicyInfo("fog", 123, (SIZE, SIZE, 3), state_names)
+    return DeployedPolicy(surrogate, actor, info)
+
+
+def test_bundle_acts_on_frame_and_proprioception(tmp_path):
+    names = ("agent_x", "agent_y")
+    policy = bundle(state_names=names)
+    policy.save(tmp_path / "policy")
+    loaded = fog_pipeline.load_policy(tmp_path / "policy")
+    assert loaded.info.state_names == names
+    frame = frames(1)[0]
+    actions = []
+    for state in ([0.1, -0.2], [0.9, 0.9]):
+        loaded.reset()
+        actions.append(loaded.act(frame, np.array(state, dtype=np.float32)))
+    assert not np.array_equal(*actions), "the state must reach the latent"
+    policy.reset()
+    np.testing.assert_array_equal(policy.act(frame, np.array([0.9, 0.9])), actions[1])
+    with pytest.raises(ValueError, match="needs the robot's state"):
+        loaded.act(frame)
+    with pytest.raises(ValueError, match="2 finite floats"):
+        loaded.act(frame, np.array([np.nan, 0.0]))
+    with pytest.raises(ValueError, match="trained without proprioception"):
+        bundle().act(frame, np.array([0.1, 0.2]))
+    with pytest.raises(ValueError, match="do not match"):
+        DeployedPolicy(bundle().surrogate, bundle().actor, PolicyInfo("fog", 0, (8, 8, 3), names))
 
 
 def frames(count: int) -> list[np.ndarray]:

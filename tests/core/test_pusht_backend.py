@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from fog_pipeline.core.envs import RobotBackend, StepResult, known_backends, make_backend
-from fog_pipeline.core.envs.pusht import PushTBackend, PushTConfig
+from fog_pipeline.core.envs.pusht import (
+    PROGRESS_SCALE,
+    PushTBackend,
+    PushTConfig,
+    block_keypoints,
+    task_progress,
+)
 
 
 class CountingBackend(RobotBackend):
@@ -65,6 +71,10 @@ def test_base_class_clips_refuses_and_truncates():
     with robot:
         pass
     assert robot.stopped == 1  # leaving the context stops the robot
+    # A camera-only robot: no proprioception, no progress label.
+    assert robot.state_names == ()
+    assert robot.read_state().shape == (0,) and robot.read_state().dtype == np.float32
+    assert result.progress is None
 
 
 def test_reset_and_step_shapes(backend):
@@ -128,6 +138,81 @@ def test_rewards_stay_in_unit_interval(backend):
     assert all(0.0 <= r <= 1.0 for r in rewards)
 
 
+def test_proprioception_is_the_normalised_pusher_and_target(backend):
+    assert backend.state_names == ("agent_x", "agent_y", "target_x", "target_y")
+    backend.reset(4)
+    for _ in range(4):
+        state = backend.read_state()
+        truth = backend.privileged_state()
+        assert state.dtype == np.float32 and state.shape == (4,)
+        expected = np.concatenate([truth["agent_xy"], truth["target_xy"]]) / 256 - 1
+        np.testing.assert_allclose(state, expected, atol=1e-6)
+        assert np.all(np.abs(state) <= 1.0)
+        backend.step(np.array([1.0, -0.5]))
+    # The pusher lags its target while moving: the two halves of the state differ.
+    assert np.hypot(*(state[:2] - state[2:])) > 0.01
+
+
+def test_progress_label_is_one_at_the_goal_and_falls_with_distance():
+    goal = block_keypoints((256.0, 256.0), np.pi / 4)
+    assert abs(task_progress(goal, goal) - 1.0) < 1e-6
+    shifted = [task_progress(goal + [d, 0.0], goal) for d in (5, 50, 100, 200, 400)]
+    assert all(a > b > 0 for a, b in zip(shifted, shifted[1:], strict=False))
+    np.testing.assert_allclose(shifted[2], np.exp(-100 / PROGRESS_SCALE))
+    turned = [task_progress(block_keypoints((256.0, 256.0), np.pi / 4 + a), goal) for a in (0.1, 1)]
+    assert 1.0 > turned[0] > turned[1]
+
+
+def test_step_progress_measures_the_scene(backend):
+    backend.reset(6)
+    rng = np.random.default_rng(1)
+    for _ in range(10):
+        result = backend.step(rng.uniform(-1, 1, 2))
+        truth = backend.privileged_state()
+        expected = task_progress(truth["block_keypoints"], truth["goal_keypoints"])
+        assert 0.0 < result.progress <= 1.0
+        assert result.progress == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.fixture(scope="module")
+def square():
+    with PushTBackend(PushTConfig(width=32, height=32)) as backend:  # 16 table units a pixel
+        yield backend
+
+
+def _pusher_patch(backend, frame):
+    """The red channel of the 7 x 7 pixels around the pusher (RoyalBlue: red 65 on 255)."""
+    cx, cy = (backend.privileged_state()["agent_xy"] / 16).astype(int)
+    return frame[cy - 3 : cy + 4, cx - 3 : cx + 4, 0].astype(float)
+
+
+@pytest.mark.parametrize("seed", [2, 3, 11])
+def test_camera_resolves_sub_pixel_motion(square, seed):
+    """The frame is area-averaged: a pusher move of ~3 units (a fifth of a pixel) changes
+    it, and the pusher's disc keeps its "ink" (its area in pixels) wherever it sits. With
+    point sampling the disc jumps whole pixels: frames repeat and the ink varies by 25 %."""
+    frame = square.reset(seed)
+    start = square.privileged_state()
+    # The pusher sits on the bare table, away from the block, the goal and the walls.
+    assert np.hypot(*(start["agent_xy"] - start["block_centroid_xy"])) > 200
+    assert np.hypot(*(start["agent_xy"] - start["goal_centroid_xy"])) > 200
+    inks, blended = [], []
+    for _ in range(6):
+        before = square.privileged_state()["agent_xy"]
+        result = square.step(np.array([0.12, 0.0]))  # a 3-unit move of the target
+        moved = np.hypot(*(square.privileged_state()["agent_xy"] - before))
+        assert 0.5 < moved < 8.0  # well under a pixel
+        assert result.frame.tobytes() != frame.tobytes(), "sub-pixel motion is invisible"
+        frame = result.frame
+        patch = _pusher_patch(square, frame)
+        inks.append(((255 - patch) / (255 - 65)).sum())
+        blended.append(int(((patch > 75) & (patch < 245)).sum()))
+    np.testing.assert_array_equal(square.privileged_state()["block_xy"], start["block_xy"])
+    assert np.ptp(inks) < 0.02 * np.mean(inks), inks
+    assert 2.3 < np.mean(inks) < 2.9  # pi * 15^2 / 16^2 = 2.76 pixels, outline lighter
+    assert min(blended) >= 4, blended  # the disc's edge pixels mix blue and white
+
+
 def test_make_backend_errors_name_the_problem():
     assert known_backends() == ["pusht"]
     with pytest.raises(ValueError, match="pusht"):
@@ -136,3 +221,14 @@ def test_make_backend_errors_name_the_problem():
         make_backend("pusht", widht=32)
     with pytest.raises(ValueError, match="max_step"):
         make_backend("pusht", max_step=-1.0)
+
+
+def test_read_reward_is_the_label_of_the_scene_now():
+    """Evaluation reads the initial coverage with it: it must agree with the label a step
+    logs for the same scene."""
+    with make_backend("pusht") as backend:
+        backend.reset(7)
+        before = backend.read_reward()
+        result = backend.step(np.zeros(2, dtype=np.float32))
+        assert 0.0 <= before <= 1.0
+        assert backend.read_reward() == pytest.approx(result.reward)

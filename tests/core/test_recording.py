@@ -73,6 +73,33 @@ def test_recorded_episode_follows_the_schema(episode, backend):
     assert "relative" in attrs["action_space"]
     assert attrs["policy"].startswith("ExplorationPolicy")
     assert attrs["num_steps"] == STEPS and attrs["ended_by"] == "max_steps"
+    assert episode.state.shape == (STEPS, 4)
+    assert attrs["state_names"] == list(backend.state_names)
+    assert np.all((episode.progress > 0) & (episode.progress <= 1))
+
+
+class StateWatcher:
+    """Wraps a policy and notes what the backend's proprioception says when it acts."""
+
+    def __init__(self, policy):
+        self.policy, self.description = policy, policy.description
+        self.seen = []
+
+    def reset(self, rng):
+        self.policy.reset(rng)
+
+    def act(self, frame, backend):
+        self.seen.append(backend.read_state().copy())
+        return self.policy.act(frame, backend)
+
+
+def test_state_is_read_with_each_frame(backend):
+    watcher = StateWatcher(ExplorationPolicy())
+    episode = record_episode(backend, watcher, seed=3, max_steps=20)
+    np.testing.assert_array_equal(episode.state, np.stack(watcher.seen))
+    assert episode.state.dtype == np.float32
+    # state[t] comes before actions[t]: the first is the reset pose (pusher on its target).
+    np.testing.assert_array_equal(episode.state[0, :2], episode.state[0, 2:])
 
 
 def test_frames_come_before_their_actions(episode, backend):
@@ -95,9 +122,11 @@ def test_round_trip_through_hdf5(episode, tmp_path):
     path = tmp_path / "episode_000.h5"
     write_episode(path, episode)
     arrays, attrs = read_raw(path)
+    assert {"state", "progress"} <= set(arrays)
     _assert_same_arrays(episode.arrays(), arrays)
     for key, value in episode.attrs.items():
         np.testing.assert_array_equal(attrs[key], value, err_msg=key)
+    assert attrs["state_names"] == ["agent_x", "agent_y", "target_x", "target_y"]
 
 
 class SucceedsAt(RobotBackend):
@@ -143,6 +172,41 @@ def test_recording_stops_on_success_and_at_the_step_limit():
 
     limited = record_episode(SucceedsAt(k=50, max_episode_steps=5), ConstantPolicy(), 0, 10)
     assert len(limited) == 5 and limited.attrs["ended_by"] == "step_limit"
+    # A camera-only robot without a progress label: neither is logged.
+    assert episode.state is episode.progress is None
+    assert "state_names" not in episode.attrs
+    assert set(episode.arrays()) == set(ARRAY_DTYPES) - {"state", "progress"}
+
+
+class SometimesProgress(SucceedsAt):
+    """Logs a progress label except on its second step, and a 2-channel state."""
+
+    state_names = ("t", "t_squared")
+
+    def read_state(self):
+        return np.array([self.t, self.t**2], dtype=np.float32)
+
+    def _step(self, action):
+        result = super()._step(action)
+        result.progress = None if self.t == 2 else self.t / 10
+        return result
+
+
+def test_missing_progress_is_logged_as_nan_and_state_follows_the_frames():
+    episode = record_episode(SometimesProgress(k=50), ConstantPolicy(), seed=0, max_steps=4)
+    np.testing.assert_array_equal(episode.progress, np.array([0.1, np.nan, 0.3, 0.4], np.float32))
+    np.testing.assert_array_equal(episode.state, [[0, 0], [1, 1], [2, 4], [3, 9]])
+    assert episode.attrs["state_names"] == ["t", "t_squared"]
+
+
+class WrongStateWidth(SometimesProgress):
+    def read_state(self):
+        return np.zeros(3, np.float32)
+
+
+def test_state_of_the_wrong_width_is_refused():
+    with pytest.raises(ValueError, match="state_names"):
+        record_episode(WrongStateWidth(k=50), ConstantPolicy(), seed=0, max_steps=4)
 
 
 # --- exploration policy ----------------------------------------------------------------
@@ -202,12 +266,17 @@ def test_drop_frames_leaves_a_gap(episode):
     assert 2 <= len(episode) - len(faulty) <= 5
     assert len({len(a) for a in faulty.arrays().values()}) == 1
     assert np.diff(faulty.timestamps).max() > 1.5 * _period(episode)
+    # The same steps are gone from every array: the rest still line up.
+    kept = np.round(faulty.timestamps / _period(episode)).astype(int)
+    for name, array in faulty.arrays().items():
+        np.testing.assert_array_equal(array, getattr(episode, name)[kept], err_msg=name)
 
 
 def test_duplicate_frames_repeats_a_record(episode):
     faulty = _inject(episode, "duplicate_frames")
     assert len(faulty) == len(episode) + 1
     t = int(np.flatnonzero(np.diff(faulty.timestamps) <= 0)[0])
+    assert {"state", "progress"} <= set(faulty.arrays())
     for array in faulty.arrays().values():
         assert array[t].tobytes() == array[t + 1].tobytes()
 
@@ -231,7 +300,7 @@ def test_frozen_camera_repeats_one_frame(episode):
 
     faulty = _inject(episode, "frozen_camera")
     assert identical_pairs(faulty.frames) >= identical_pairs(episode.frames) + 4
-    for name in ("actions", "rewards", "success", "timestamps"):
+    for name in ("actions", "rewards", "success", "timestamps", "state", "progress"):
         np.testing.assert_array_equal(getattr(faulty, name), getattr(episode, name))
 
 

@@ -349,10 +349,12 @@ def test_latent_transition_fidelity_against_the_surrogates_own_decoder():
     posts, _ = model.observe(frames, actions)
     state = posts.at(-1)
 
-    def next_frame(action):  # a deterministic stand-in for Denoiser.sample(..., noise=...)
-        return model.decode(model.predict(state, action))
+    def next_observation(action):  # a deterministic stand-in for WorldModel.step(..., noise=...)
+        return model.decode(model.predict(state, action)), None
 
-    cos = latent_transition_cosine(model, state, actions[:, 0], next_frame, torch.randn(BATCH, A))
+    cos = latent_transition_cosine(
+        model, state, actions[:, 0], next_observation, torch.randn(BATCH, A)
+    )
     assert cos.shape == (BATCH,) and torch.isfinite(cos).all()
     assert ((cos >= -1 - 1e-5) & (cos <= 1 + 1e-5)).all()
 

@@ -58,10 +58,10 @@ def centroid_x(frames: torch.Tensor) -> torch.Tensor:
 
 
 def batches(data: dict[str, torch.Tensor], size: int, steps: int, generator: torch.Generator):
-    count = next(iter(data.values())).shape[0]
+    count = next(value for value in data.values() if value is not None).shape[0]
     for _ in range(steps):
         index = torch.randint(0, count, (size,), generator=generator)
-        yield {name: value[index] for name, value in data.items()}
+        yield {name: None if value is None else value[index] for name, value in data.items()}
 
 
 def test_denoiser_learns_action_conditioned_next_frame():
@@ -125,12 +125,14 @@ def test_reward_model_learns_reward_of_next_frame():
     def data(count: int, seed: int) -> dict[str, torch.Tensor]:
         frames, actions = square_windows(count, 2, seed)
         frames = to_model(frames)
+        reward = (centroid_x(frames[:, 1]) - (SQUARE - 1) / 2) / MAX_POS
         return {
             "frames": frames,
-            "action": torch.from_numpy(actions[:, 0]),
-            # A reward that only the next frame shows: how far right the square went.
-            "reward": (centroid_x(frames[:, 1]) - (SQUARE - 1) / 2) / MAX_POS,
-            "success": torch.zeros(count, dtype=torch.bool),  # no positives, as in our data
+            "state": None,
+            # Labels that only the next frame shows: how far right the square went.
+            "reward": reward,
+            "progress": reward.square(),
+            "success": torch.zeros(count, dtype=torch.bool),  # no positives
         }
 
     train, held_out = data(4096, seed=0), data(512, seed=1)
@@ -144,7 +146,8 @@ def test_reward_model_learns_reward_of_next_frame():
     assert all(torch.isfinite(value) for value in parts.values())
 
     with torch.no_grad():
-        reward, success_logit = model(held_out["frames"], held_out["action"])
+        out = model(held_out["frames"])
+    reward, success_logit = out.reward, out.success_logit
     model_mse = float((reward - held_out["reward"]).square().mean())
     mean_mse = float(held_out["reward"].var(unbiased=False))
     assert model_mse < 0.05 * mean_mse, (model_mse, mean_mse)

@@ -1,4 +1,5 @@
-"""World-model training mechanics: resume, NaN guard, and the batched environment."""
+"""World-model training mechanics: resume, NaN guard, the next-state model, and the
+batched environment (with proprioception, as on Push-T)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fog_pipeline.core.world_model.denoiser import DenoiserConfig
 from fog_pipeline.core.world_model.env import WorldModelEnv
 from fog_pipeline.core.world_model.model import WorldModel
 from fog_pipeline.core.world_model.reward import RewardModelConfig
+from fog_pipeline.core.world_model.state import StateModelConfig
 from fog_pipeline.core.world_model.training import (
     NonFiniteLossError,
     WorldModelTrainer,
@@ -19,6 +21,14 @@ from fog_pipeline.core.world_model.training import (
 )
 
 CPU = torch.device("cpu")
+STATE_DIM = 2
+
+
+def integrated_actions(actions: np.ndarray) -> np.ndarray:
+    """A proprioceptive state that follows the commands, like Push-T's pusher target:
+    state[t] is read before actions[t] is executed."""
+    moved = np.cumsum(actions * 0.1, axis=0)[:-1]
+    return np.clip(np.concatenate([np.zeros_like(actions[:1]), moved]), -1, 1).astype(np.float32)
 
 
 @pytest.fixture
@@ -26,19 +36,40 @@ def tiny_data(make_episode):
     segments = []
     for i in range(6):
         e = make_episode(20, seed=i)
-        segments.append(Segment(f"ep{i}", 0, e.frames, e.actions, e.rewards, e.success))
-    meta = {"fps": 10.0, "action_low": [-1.0, -1.0], "action_high": [1.0, 1.0]}
+        state = integrated_actions(e.actions)
+        segments.append(
+            Segment(f"ep{i}", 0, e.frames, e.actions, e.rewards, e.success, state, e.rewards)
+        )
+    meta = {
+        "fps": 10.0,
+        "action_low": [-1.0, -1.0],
+        "action_high": [1.0, 1.0],
+        "state_names": ["x", "y"],
+    }
     return build_training_set(segments, val_fraction=0.34, seed=0, meta=meta)
 
 
-def tiny_model(seed: int = 0) -> WorldModel:
+def tiny_model(seed: int = 0, state_dim: int = STATE_DIM) -> WorldModel:
     torch.manual_seed(seed)
-    size = {"frame_height": 8, "frame_width": 8, "action_dim": 2}
+    size = {"frame_height": 8, "frame_width": 8}
     denoiser = DenoiserConfig(
-        **size, context=2, block_out_channels=(8, 8), norm_num_groups=4, action_embed_dim=8
+        **size,
+        action_dim=2,
+        state_dim=state_dim,
+        context=2,
+        block_out_channels=(8, 8),
+        norm_num_groups=4,
+        action_embed_dim=8,
     )
-    reward = RewardModelConfig(**size, conv_channels=(4,), norm_num_groups=4, hidden=8)
-    return WorldModel.create(denoiser, reward, [0.0, 0.0], [0.5, 0.5])
+    reward = RewardModelConfig(
+        **size, state_dim=state_dim, conv_channels=(4,), norm_num_groups=4, hidden=8
+    )
+    state = (
+        StateModelConfig(state_dim=state_dim, action_dim=2, context=2, hidden=16)
+        if state_dim
+        else None
+    )
+    return WorldModel.create(denoiser, reward, [0.0, 0.0], [0.5, 0.5], state)
 
 
 def trainer(data, steps=12, **overrides) -> WorldModelTrainer:
@@ -52,6 +83,7 @@ def _weights(model: WorldModel) -> dict[str, torch.Tensor]:
     return {
         **{f"d.{k}": v for k, v in model.denoiser.state_dict().items()},
         **{f"r.{k}": v for k, v in model.reward_model.state_dict().items()},
+        **{f"s.{k}": v for k, v in model.state_model.state_dict().items()},
     }
 
 
@@ -107,12 +139,79 @@ def test_nan_loss_stops_with_clear_error_and_keeps_checkpoint(tiny_data, tmp_pat
     assert fresh.try_resume(tmp_path / "ckpt") and fresh.step == 4
 
 
+def test_state_model_learns_the_next_state(tiny_data):
+    """G predicts the next proprioceptive state; training lowers its error well below
+    holding the last state."""
+    run = trainer(tiny_data, steps=100, reward_lr=3e-3)
+    context = run.context
+    starts = tiny_data.window_starts("val", context + 1)
+    windows = tiny_data.windows(starts, context + 1)
+    states = torch.as_tensor(windows["state"])
+    actions = torch.as_tensor(windows["actions"])
+
+    def error() -> float:
+        with torch.no_grad():
+            predicted = run.model.state_model(states[:, :context], actions[:, :context])
+        return float((predicted - states[:, context]).square().sum(-1).mean())
+
+    hold = float((states[:, context - 1] - states[:, context]).square().sum(-1).mean())
+    before = error()
+    run.fit(None)
+    assert error() < 0.3 * min(before, hold)
+
+
+def test_world_model_bundle_round_trips_with_state(tiny_data, tmp_path):
+    model = tiny_model().eval()
+    model.save(tmp_path / "wm")
+    loaded = WorldModel.load(tmp_path / "wm")
+    assert loaded.state_dim == STATE_DIM and loaded.state_model is not None
+    frames = torch.rand(3, 2, 3, 8, 8) * 2 - 1
+    actions, states = torch.rand(3, 2, 2), torch.rand(3, 2, STATE_DIM)
+    noise = torch.randn(3, 3, 8, 8)
+    with torch.no_grad():
+        got, want = (
+            loaded.step(frames, actions, states, noise),
+            model.step(frames, actions, states, noise),
+        )
+    for name in ("frame", "state", "reward", "progress", "success_logit"):
+        assert torch.equal(getattr(got, name), getattr(want, name)), name
+    with pytest.raises(ValueError, match="agree on state_dim"):
+        WorldModel.create(
+            model.denoiser.config, RewardModelConfig(frame_height=8, frame_width=8), [0.0], [1.0]
+        )
+
+
+def test_one_sampler_setting_for_everything_the_policy_touches(tiny_data):
+    """The policy's environments step G with its own sampler setting, the one the
+    fidelity report measures: there is no per-consumer override."""
+    import inspect
+
+    assert "sampling_steps" not in inspect.signature(WorldModelEnv).parameters
+    model = tiny_model().eval()
+    env = WorldModelEnv(model, tiny_data, num_envs=2, seed=0)
+    env.reset()
+    frames, states = env.frames.clone(), env.states.clone()
+    actions = torch.zeros(2, 2)
+    context_actions = torch.cat([env.past_actions, actions[:, None]], dim=1)
+    generator = torch.Generator().manual_seed(7)
+    env.generator = torch.Generator().manual_seed(7)
+    out = env.step(actions)
+    with torch.no_grad():
+        noise = torch.randn(2, 3, 8, 8, generator=generator)
+        expected = model.denoiser.sample(
+            frames, context_actions, states, steps=model.denoiser.config.sampling_steps, noise=noise
+        )
+    torch.testing.assert_close(out.frame, expected)
+
+
 def test_env_reset_step_and_partial_reset(tiny_data):
     env = WorldModelEnv(tiny_model(), tiny_data, num_envs=5, max_steps=3, seed=1)
     first = env.reset()
     assert first.shape == (5, 3, 8, 8) and first.min() >= -1 and first.max() <= 1
+    assert env.state.shape == (5, STATE_DIM)
     out = env.step(torch.full((5, 2), 5.0))  # clipped to the robot's bounds
-    assert out.frame.shape == (5, 3, 8, 8)
+    assert out.frame.shape == (5, 3, 8, 8) and out.state.shape == (5, STATE_DIM)
+    torch.testing.assert_close(env.state, out.state)
     assert out.reward.shape == (5,) and torch.all((out.reward >= 0) & (out.reward <= 1))
     torch.testing.assert_close(env.past_actions[:, -1], torch.ones(5, 2))
     torch.testing.assert_close(env.observation, out.frame)

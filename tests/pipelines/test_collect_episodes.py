@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fog_pipeline.core.episodes.schema import ARRAY_DTYPES, read_raw
+from fog_pipeline.core.episodes.schema import ARRAY_DTYPES, SCHEMA_VERSION, read_raw
 from fog_pipeline.core.episodes.training_set import TrainingSet
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,10 @@ def test_collect_then_clean(kedro_project):
     arrays, attrs = read_raw(files[0])
     assert {name: a.dtype for name, a in arrays.items()} == ARRAY_DTYPES
     assert arrays["frames"].shape[1:] == (16, 16, 3)
-    assert attrs["backend"] == "pusht" and attrs["schema_version"] == 1
+    assert attrs["backend"] == "pusht" and attrs["schema_version"] == SCHEMA_VERSION == 2
+    assert arrays["state"].shape == (len(arrays["frames"]), 4)
+    manifest = pd.read_csv(kedro_project.path / "data/01_raw/collect_manifest.csv")
+    assert manifest["final_progress"].between(0, 1, inclusive="right").all()
     before = _digest(raw)
 
     kedro_project("episodes")
@@ -40,6 +43,9 @@ def test_collect_then_clean(kedro_project):
     window = training_set.windows(training_set.window_starts("train", 5)[:3], 5)
     assert window["frames"].shape == (3, 5, 16, 16, 3)
     assert len(training_set.meta["stats"]["action_mean"]) == 2
+    assert window["state"].shape == (3, 5, 4) and window["progress"].shape == (3, 5)
+    assert training_set.meta["state_names"] == ["agent_x", "agent_y", "target_x", "target_y"]
+    assert training_set.meta["progress_source"] == "progress"
 
     report = pd.read_csv(kedro_project.path / "data/08_reporting/episodes_report.csv")
     assert len(report) == 8 and set(report["status"]) == {"kept"}

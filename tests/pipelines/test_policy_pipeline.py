@@ -24,6 +24,12 @@ def test_policy_pipeline_smoke_trains_and_the_bundle_acts_on_the_robot(kedro_pro
     cloning = summary["behaviour_cloning"]
     assert cloning["pretrain_steps"] == 20 and cloning["recorded_steps"] > 0
     assert np.isfinite(summary["imagined_return_last_10pct"])
+    # Imagined episodes as long as the horizon (the default): the online surrogate
+    # updates run on G's sequences (2 environments x 4 iterations, 2 steps each).
+    assert summary["surrogate_replay_sequences"] == 8
+    assert summary["surrogate_update_steps"] == 4 * 2
+    ablation = json.loads((root / "data/08_reporting/policy_anchor_only.json").read_text())
+    assert ablation["reinforcement_weight"] == 0.0 and ablation["transitions"] == 24
     curves = root / "data/08_reporting/policy_training/plots/metrics"
     metrics = ("imagined_return", "entropy", "alpha", "critic_loss", "actor_grad_norm")
     for metric in (*metrics, "behaviour_nll"):
@@ -36,16 +42,19 @@ def test_policy_pipeline_smoke_trains_and_the_bundle_acts_on_the_robot(kedro_pro
     assert policy.info.family == "fog" and policy.info.transitions == 24
     with make_backend("pusht", width=16, height=16) as robot:
         frame = robot.reset(seed=10_000)
+        assert policy.info.state_names == robot.state_names
         policy.reset()
         actions = []
         for _ in range(3):
-            action = policy.act(frame)
+            action = policy.act(frame, robot.read_state())
             assert action.shape == (2,) and np.all(np.abs(action) <= 1.0)
             actions.append(action)
             frame = robot.step(action).frame
-    # Same frames after a reset give the same actions: the filter state was cleared.
-    policy.reset()
-    np.testing.assert_array_equal(policy.act(robot.reset(seed=10_000)), actions[0])
+        # Same observations after a reset give the same actions: the filter was cleared.
+        policy.reset()
+        frame = robot.reset(seed=10_000)
+        np.testing.assert_array_equal(policy.act(frame, robot.read_state()), actions[0])
+        state = robot.read_state()
     snapshots = sorted((root / "data/06_models/policy_snapshots").iterdir())
     assert [p.name for p in snapshots] == [
         "transitions_000000000",
@@ -56,10 +65,11 @@ def test_policy_pipeline_smoke_trains_and_the_bundle_acts_on_the_robot(kedro_pro
     initial = fog_pipeline.load_policy(root / "data/06_models/policy_initial")
     first = fog_pipeline.load_policy(snapshots[0])
     assert initial.info.transitions == 0
-    frame = robot.reset(seed=10_000)
     initial.reset(), first.reset()
-    np.testing.assert_array_equal(initial.act(frame), first.act(frame))
-    assert not np.array_equal(initial.act(frame), policy.act(frame))
+    np.testing.assert_array_equal(initial.act(frame, state), first.act(frame, state))
+    assert not np.array_equal(initial.act(frame, state), policy.act(frame, state))
+    anchor_only = fog_pipeline.load_policy(root / "data/06_models/policy_anchor_only")
+    assert anchor_only.info.transitions == 24
 
 
 def test_ppo_baseline_resumes_from_its_last_snapshot(kedro_project, monkeypatch):

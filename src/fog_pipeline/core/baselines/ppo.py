@@ -64,10 +64,15 @@ class PPOConfig:
 class LatentWorldModelVecEnv(VecEnv):
     """G as an sb3 ``VecEnv``: observations are surrogate latent features, actions live in
     [-1, 1]^A and are mapped to the robot's box; finished environments restart at once
-    (sb3's auto-reset contract, with ``terminal_observation`` in the info)."""
+    (sb3's auto-reset contract, with ``terminal_observation`` in the info).
 
-    def __init__(self, env: WorldModelEnv, surrogate: RSSM) -> None:
+    The reward is G's task progress; a predicted success is absorbing, as in FoG: its
+    step's reward adds ``success_value``, the return of staying at the top reward
+    (γ/(1-γ) for PPO's discount γ)."""
+
+    def __init__(self, env: WorldModelEnv, surrogate: RSSM, success_value: float = 0.0) -> None:
         self.env, self.surrogate = env, surrogate.eval().requires_grad_(False)
+        self.success_value = success_value
         self.render_mode = None  # nothing to render: sb3 asks
         features = surrogate.config.deter + surrogate.config.stoch
         action_dim = len(env.action_low)
@@ -82,10 +87,11 @@ class LatentWorldModelVecEnv(VecEnv):
 
     @torch.no_grad()
     def _filter(self, mask: torch.Tensor | None = None) -> LatentState:
-        frames, actions = self.env.frames, self.env.past_actions
+        frames, actions, states = self.env.frames, self.env.past_actions, self.env.states
         if mask is not None:
-            frames, actions = frames[mask], actions[mask]
-        posteriors, _ = self.surrogate.observe(frames, actions, sample=False)
+            frames, actions, states = frames[mask], actions[mask], states[mask]
+        proprio = states if self.surrogate.config.proprio_dim else None
+        posteriors, _ = self.surrogate.observe(frames, actions, sample=False, proprio=proprio)
         return posteriors.at(-1)
 
     def _observation(self) -> np.ndarray:
@@ -105,9 +111,11 @@ class LatentWorldModelVecEnv(VecEnv):
         unit = torch.as_tensor(np.clip(self._actions, -1.0, 1.0), device=env.device)
         action = env.action_low + (unit.float() + 1.0) * 0.5 * (env.action_high - env.action_low)
         out = env.step(action)
-        self.state = self.surrogate.encode_next(self.state, action, out.frame)
+        proprio = out.state if self.surrogate.config.proprio_dim else None
+        self.state = self.surrogate.encode_next(self.state, action, out.frame, proprio)
         self.transitions += self.num_envs
         done = out.terminated | out.truncated
+        reward = out.reward + torch.where(out.terminated, self.success_value, 0.0)
         observation = self._observation()
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         if done.any():
@@ -122,7 +130,7 @@ class LatentWorldModelVecEnv(VecEnv):
             h[done], z[done] = fresh.h, fresh.z
             self.state = LatentState(h=h, z=z)
             observation = self._observation()
-        return observation, out.reward.cpu().numpy(), done.cpu().numpy(), infos
+        return observation, reward.cpu().numpy(), done.cpu().numpy(), infos
 
     def close(self) -> None:
         pass

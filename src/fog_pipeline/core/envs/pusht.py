@@ -1,9 +1,25 @@
-"""Push-T (package ``gym-pusht``, pymunk physics) as a camera-only robot backend.
+"""Push-T (package ``gym-pusht``, pymunk physics) as a robot backend.
 
 A circular pusher moves on a 512 x 512 table and must push a T-shaped block onto the goal
-pose (256, 256, pi/4). The backend logs RGB frames rendered at ``width`` x ``height``, the
-commanded actions, the package's reward (``clip(coverage / 0.95, 0, 1)``) and its success
-flag (``coverage > 0.95``, which also ends the episode).
+pose (256, 256, pi/4). The backend logs
+
+- RGB frames at ``width`` x ``height``: the 512 x 512 scene drawn by the package and
+  area-averaged down (each pixel is the mean colour of the table patch it covers), so a
+  sub-pixel move of the pusher still shifts the edge pixels' colours. The package's own
+  downsizing samples one table point per pixel at 16:1, and the 30-unit pusher then
+  jumps whole pixels and flickers;
+- proprioception ``(agent_x, agent_y, target_x, target_y)``: the pusher's position and
+  the controller's current target, each ``xy / 256 - 1`` in [-1, 1]. The pusher position
+  is what LeRobot's Push-T logs as ``observation.state``; the target completes the PD
+  controller's state (where the pusher is being driven to), as an arm's joint encoders
+  and commanded joint positions would;
+- the commanded actions;
+- the package's reward (``clip(coverage / 0.95, 0, 1)``) and its success flag
+  (``coverage > 0.95``, which also ends the episode);
+- a dense progress label ``exp(-d / 100)``, where ``d`` is the mean distance (table
+  units) of the T's eight corners to their goal positions: in (0, 1], 1 at the goal pose.
+  Coverage is zero wherever the block does not overlap the goal; this label says how far
+  away it is everywhere. A real setup logs it from a pose tracker, as it does coverage.
 
 Actions are **bounded relative moves** of the pusher's target, a joystick in [-1, 1]^2::
 
@@ -28,6 +44,7 @@ import os
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import cv2
 import numpy as np
 from pydantic import Field
 
@@ -36,9 +53,37 @@ from fog_pipeline.core.envs.robot import RobotBackend, StepResult
 
 # pygame prints a banner on import; the package imports it at module level.
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+import pygame  # noqa: E402
 from gym_pusht.envs.pusht import PushTEnv  # noqa: E402
 
 WORKSPACE_SIZE = 512.0  # the package's table is [0, 512]^2
+# Distance scale of the progress label, in table units. Scenes start with the corners
+# 70-200 units from the goal (5th-95th percentile of seeds 0-299, median 140), where
+# exp(-d / 100) is 0.5-0.14, and at the far side of the table (~400) it is still 0.02:
+# the label has a slope everywhere. A scale of a few tens would be flat (~0) over most
+# starts; several hundred would be nearly linear and barely change near the goal.
+PROGRESS_SCALE = 100.0
+
+# The T's eight corners in its body frame (the package's add_tee with scale 30, length 4;
+# bar corners 0-3, stem corners 4-7, in the order PushTEnv.get_keypoints returns them).
+_T_CORNERS = np.array(
+    [[-60, 0], [60, 0], [60, 30], [-60, 30], [-15, 30], [15, 30], [15, 120], [-15, 120]],
+    dtype=np.float64,
+)
+
+
+def block_keypoints(position: Any, angle: float) -> np.ndarray:
+    """The T's eight corners (8, 2) in table units for a block pose (x, y, angle)."""
+    c, s = np.cos(angle), np.sin(angle)
+    rotation = np.array([[c, -s], [s, c]])
+    return _T_CORNERS @ rotation.T + np.asarray(position, dtype=np.float64)
+
+
+def task_progress(block_keypoints: np.ndarray, goal_keypoints: np.ndarray) -> float:
+    """The dense progress label ``exp(-d / PROGRESS_SCALE)`` for (8, 2) corner arrays,
+    ``d`` the mean distance of corresponding corners; 1 at the goal pose."""
+    distance = np.linalg.norm(np.asarray(block_keypoints) - np.asarray(goal_keypoints), axis=1)
+    return float(np.exp(-distance.mean() / PROGRESS_SCALE))
 
 
 @dataclass
@@ -63,6 +108,7 @@ class PushTBackend(RobotBackend):
 
     name = "pusht"
     task = "push the T-shaped block onto the goal pose (256, 256, pi/4)"
+    state_names = ("agent_x", "agent_y", "target_x", "target_y")
 
     def __init__(self, config: PushTConfig | None = None) -> None:
         self.config = config or PushTConfig()
@@ -76,32 +122,55 @@ class PushTBackend(RobotBackend):
         )
         self.frame_shape = (self.config.height, self.config.width, 3)
         self.max_episode_steps = self.config.max_episode_steps
-        self._env = PushTEnv(
-            obs_type="pixels",
-            render_mode="rgb_array",
-            observation_width=self.config.width,
-            observation_height=self.config.height,
-        )
+        # "state" observations: the package then renders nothing in step(); _render() draws
+        # the frame once, with area averaging.
+        self._env = PushTEnv(obs_type="state", render_mode="rgb_array")
         self._target: np.ndarray | None = None
 
+    def _render(self) -> np.ndarray:
+        screen = self._env._draw()  # the 512 x 512 scene as a pygame surface
+        image = np.transpose(np.array(pygame.surfarray.pixels3d(screen)), (1, 0, 2))
+        size = (self.config.width, self.config.height)
+        return np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+
     def _reset(self, seed: int) -> np.ndarray:
-        frame, _ = self._env.reset(seed=seed)
+        self._env.reset(seed=seed)
         self._target = np.array(self._env.agent.position, dtype=np.float64)
-        return np.ascontiguousarray(frame, dtype=np.uint8)
+        return self._render()
 
     def _step(self, action: np.ndarray) -> StepResult:
         move = action.astype(np.float64) * self.config.max_step
         self._target = np.clip(self._target + move, 0.0, WORKSPACE_SIZE)
-        frame, reward, terminated, _, info = self._env.step(self._target.copy())
+        _, reward, terminated, _, info = self._env.step(self._target.copy())
+        env = self._env
+        progress = task_progress(
+            block_keypoints(env.block.position, env.block.angle),
+            block_keypoints(env.goal_pose[:2], env.goal_pose[2]),
+        )
         # The package never truncates by itself (its TimeLimit lives in gymnasium.make);
         # the base class applies max_episode_steps.
         return StepResult(
-            frame=np.ascontiguousarray(frame, dtype=np.uint8),
+            frame=self._render(),
             reward=float(reward),
             success=bool(info["is_success"]),
             terminated=bool(terminated),
             truncated=False,
+            progress=progress,
         )
+
+    def read_reward(self) -> float:
+        """The package's reward label for the scene now: ``clip(coverage / 0.95, 0, 1)``."""
+        if self._target is None:
+            raise RuntimeError("pusht: call reset() first")
+        coverage = self._env._get_coverage()
+        return float(np.clip(coverage / self._env.success_threshold, 0.0, 1.0))
+
+    def read_state(self) -> np.ndarray:
+        """``(agent_x, agent_y, target_x, target_y)``, each ``xy / 256 - 1`` in [-1, 1]."""
+        if self._target is None:
+            raise RuntimeError("pusht: call reset() first")
+        xy = np.concatenate([np.asarray(self._env.agent.position), self._target])
+        return (xy / (WORKSPACE_SIZE / 2) - 1.0).astype(np.float32)
 
     def privileged_state(self) -> dict[str, Any]:
         """True poses, for the scripted data-collection policy only (see RobotBackend).
@@ -118,11 +187,18 @@ class PushTBackend(RobotBackend):
         centre_local = env.block.center_of_gravity
         return {
             "agent_xy": np.array(env.agent.position, dtype=np.float64),
+            "agent_velocity": np.array(env.agent.velocity, dtype=np.float64),
+            "target_xy": self._target.copy(),
             "block_xy": np.array(env.block.position, dtype=np.float64),
             "block_angle": float(env.block.angle),
+            "block_velocity": np.array(env.block.velocity, dtype=np.float64),
+            "block_angular_velocity": float(env.block.angular_velocity),
             "block_centroid_xy": np.array(env.block.local_to_world(centre_local)),
+            "block_keypoints": block_keypoints(env.block.position, env.block.angle),
             "goal_pose": np.array(env.goal_pose, dtype=np.float64),
             "goal_centroid_xy": np.array(goal.local_to_world(centre_local)),
+            "goal_keypoints": block_keypoints(env.goal_pose[:2], env.goal_pose[2]),
+            "coverage": float(env._get_coverage()),
         }
 
     def stop(self) -> None:

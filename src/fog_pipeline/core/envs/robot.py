@@ -1,10 +1,15 @@
 """The robot interface: what the pipeline may know about a robot, and nothing more.
 
-A :class:`RobotBackend` is a camera plus an actuator. Only four things ever leave it:
+A :class:`RobotBackend` is a camera plus an actuator. Only these things ever leave it:
 
 - camera frames (``uint8`` RGB, ``frame_shape``);
+- the robot's own proprioception (:meth:`RobotBackend.read_state`, channels named by
+  ``state_names``; none for a camera-only robot): what its encoders and controller
+  report, never the state of the objects it manipulates;
 - the actions that were commanded (after the backend's safety clipping);
 - a reward label (for the tabletop task: block coverage from a pose tracker);
+- a dense task-progress label (:attr:`StepResult.progress`; for the tabletop task: how
+  close the block is to the goal, from the same pose tracker), if the backend has one;
 - a success label.
 
 Everything else (poses, contacts, simulator state) stays inside, so that a learned model
@@ -35,6 +40,9 @@ class StepResult:
     success: bool  # task-success label logged with the reward
     terminated: bool  # the task ended (success); call reset() before stepping again
     truncated: bool  # the step limit was reached; call reset() before stepping again
+    # Dense task-progress label logged after the action (higher is closer to done), or
+    # None when the backend has none.
+    progress: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -42,10 +50,11 @@ class RobotBackend(abc.ABC):
     """A robot (or a simulator standing in for one) behind a fixed, minimal contract.
 
     Subclasses set the attributes below in ``__init__`` and implement :meth:`_reset` and
-    :meth:`_step`. The public :meth:`reset` / :meth:`step` live here so that the safety
-    rules hold for every backend: non-finite actions are refused, actions are clipped to
-    ``[action_low, action_high]`` before they reach the actuator, and an episode is
-    truncated after ``max_episode_steps`` steps.
+    :meth:`_step` (a robot with proprioception also sets ``state_names`` and overrides
+    :meth:`read_state`). The public :meth:`reset` / :meth:`step` live here so that the
+    safety rules hold for every backend: non-finite actions are refused, actions are
+    clipped to ``[action_low, action_high]`` before they reach the actuator, and an
+    episode is truncated after ``max_episode_steps`` steps.
     """
 
     name: str  # registry name, e.g. "pusht"
@@ -56,6 +65,8 @@ class RobotBackend(abc.ABC):
     action_meaning: str  # what an action commands, in words (stored with every episode)
     frame_shape: tuple[int, int, int]  # (H, W, 3)
     max_episode_steps: int
+    # Proprioception channels read_state() returns, in order; empty for a camera-only robot.
+    state_names: tuple[str, ...] = ()
 
     _steps_taken: int = 0
     _episode_over: bool = True
@@ -105,6 +116,24 @@ class RobotBackend(abc.ABC):
     @abc.abstractmethod
     def _step(self, action: np.ndarray) -> StepResult:
         """Backend-specific step with an action already clipped to the bounds."""
+
+    def read_state(self) -> np.ndarray:
+        """The robot's own proprioception now (after reset() or the last step()).
+
+        float32 of shape ``(len(state_names),)``. The recorder reads it together with each
+        frame, so ``state[t]`` is known when ``actions[t]`` is chosen. A camera-only robot
+        keeps this default, which returns an empty array.
+        """
+        return np.zeros(0, dtype=np.float32)
+
+    def read_reward(self) -> float:
+        """The reward label of the scene as it is now, as a pose tracker would read it
+        (on the scale of :attr:`StepResult.reward`); evaluation reads it right after a
+        reset to know how much of the task the scene already does."""
+        raise NotImplementedError(
+            f"backend {self.name!r} cannot read its reward label outside a step; the "
+            "evaluation needs it for the initial coverage (implement read_reward)"
+        )
 
     def privileged_state(self) -> dict[str, Any]:
         """True scene state, for the scripted data-collection policy only.

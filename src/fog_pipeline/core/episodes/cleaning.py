@@ -7,6 +7,12 @@ ever bridges missing time. Outcomes per file:
 - ``kept``: nothing to fix;
 - ``repaired``: at least one fix (clip, drop duplicates, split), at least one segment kept;
 - ``quarantined``: nothing usable (unreadable, schema violation, or no segment long enough).
+
+The optional ``state`` and ``progress`` arrays are checked like the others (shape, dtype,
+finite values, length). Every :class:`Segment` carries both, so downstream code needs no
+special case: ``state`` is ``(n, 0)`` for an episode without proprioception, and an
+episode without a progress label gets its reward label instead, with
+``CleaningResult.progress_source == "rewards"`` (``"progress"`` otherwise) saying so.
 """
 
 from __future__ import annotations
@@ -20,9 +26,9 @@ from pydantic import Field
 
 from fog_pipeline.core.config import STRICT_KEYS
 from fog_pipeline.core.episodes.schema import (
-    ARRAY_DTYPES,
+    REQUIRED_ARRAYS,
     REQUIRED_ATTRS,
-    SCHEMA_VERSION,
+    SUPPORTED_SCHEMA_VERSIONS,
     EpisodeReadError,
 )
 
@@ -51,7 +57,11 @@ class CleaningConfig:
 
 @dataclass
 class Segment:
-    """A contiguous, validated piece of one raw episode."""
+    """A contiguous, validated piece of one raw episode.
+
+    ``state`` is float32 (n, P), (n, 0) without proprioception; ``progress`` is float32
+    (n,). Left out, they default to no proprioception and the reward label as progress.
+    """
 
     episode_id: str
     start: int  # index of the first step in the raw file
@@ -59,6 +69,14 @@ class Segment:
     actions: np.ndarray
     rewards: np.ndarray
     success: np.ndarray
+    state: np.ndarray | None = None
+    progress: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.state is None:
+            self.state = np.zeros((len(self), 0), dtype=np.float32)
+        if self.progress is None:
+            self.progress = np.asarray(self.rewards, dtype=np.float32)
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -72,10 +90,18 @@ class CleaningResult:
     length_before: int
     segments: list[Segment] = field(default_factory=list)
     attrs: dict[str, Any] = field(default_factory=dict)
+    # Where the segments' progress comes from: the file's "progress" label, or its
+    # "rewards" when the file has none (set once the file passed the schema checks).
+    progress_source: str = ""
 
     @property
     def length_after(self) -> int:
         return sum(len(s) for s in self.segments)
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """Names of the proprioception channels; empty when the file logs none."""
+        return tuple(str(name) for name in np.atleast_1d(self.attrs.get("state_names", [])))
 
     def quarantine(self, reason: str) -> CleaningResult:
         self.status, self.segments = QUARANTINED, []
@@ -85,11 +111,13 @@ class CleaningResult:
 
 
 def _schema_problems(arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> list[str]:
-    problems = [f"missing_dataset:{name}" for name in ARRAY_DTYPES if name not in arrays]
+    problems = [f"missing_dataset:{name}" for name in REQUIRED_ARRAYS if name not in arrays]
     problems += [f"missing_attribute:{name}" for name in REQUIRED_ATTRS if name not in attrs]
+    if "state" in arrays and "state_names" not in attrs:
+        problems.append("missing_attribute:state_names")
     if problems:
         return problems
-    if attrs["schema_version"] != SCHEMA_VERSION:
+    if attrs["schema_version"] not in SUPPORTED_SCHEMA_VERSIONS:
         return [f"unsupported_schema_version:{attrs['schema_version']}"]
     if not np.isfinite(attrs["fps"]) or attrs["fps"] <= 0:
         return ["bad_attribute:fps"]
@@ -112,6 +140,19 @@ def _schema_problems(arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> li
             problems.append(f"bad_shape:{name}")
     if arrays["success"].dtype.kind not in "bui":
         problems.append("bad_dtype:success")
+    if "state" in arrays:
+        state, names = arrays["state"], attrs["state_names"]
+        if isinstance(names, str) or not all(isinstance(n, str) for n in np.atleast_1d(names)):
+            problems.append("bad_attribute:state_names")
+        elif state.ndim != 2 or state.shape[1] != len(np.atleast_1d(names)):
+            problems.append("bad_shape:state")
+        if not np.issubdtype(state.dtype, np.floating):
+            problems.append("bad_dtype:state")
+    if "progress" in arrays:
+        if arrays["progress"].ndim != 1:
+            problems.append("bad_shape:progress")
+        if not np.issubdtype(arrays["progress"].dtype, np.floating):
+            problems.append("bad_dtype:progress")
     return problems
 
 
@@ -167,6 +208,12 @@ def clean_episode(
     rewards = arrays["rewards"][:n].astype(np.float32)
     success = arrays["success"][:n].astype(bool)
     timestamps = arrays["timestamps"][:n].astype(np.float64)
+    if "state" in arrays:
+        state = arrays["state"][:n].astype(np.float32)
+    else:
+        state = np.zeros((n, 0), dtype=np.float32)
+    result.progress_source = "progress" if "progress" in arrays else "rewards"
+    progress = arrays[result.progress_source][:n].astype(np.float32)
     reasons = result.reasons
 
     def flag(mask: np.ndarray, reason: str) -> np.ndarray:
@@ -178,6 +225,9 @@ def clean_episode(
     bad = flag(~np.all(np.isfinite(actions), axis=1), "nonfinite_action")
     bad |= flag(~np.isfinite(rewards), "nonfinite_reward")
     bad |= flag(~np.isfinite(timestamps), "nonfinite_timestamp")
+    bad |= flag(~np.all(np.isfinite(state), axis=1), "nonfinite_state")
+    if result.progress_source == "progress":  # the reward stand-in was checked above
+        bad |= flag(~np.isfinite(progress), "nonfinite_progress")
 
     low = np.asarray(attrs["action_low"], dtype=np.float32)
     high = np.asarray(attrs["action_high"], dtype=np.float32)
@@ -190,11 +240,14 @@ def clean_episode(
         actions[clip] = np.clip(actions[clip], low, high)
 
     same_frame = _identical_runs(frames)
-    # A record repeated verbatim (same time, frame and action) is a duplicate write: drop it.
+    # A record repeated verbatim (same time, frame, action and state) is a duplicate
+    # write: drop it.
     dt = np.diff(timestamps, prepend=-np.inf)
-    same_action = np.zeros(n, dtype=bool)
-    same_action[1:] = np.all(actions[1:] == actions[:-1], axis=1)
-    duplicate = flag((dt == 0) & same_frame & same_action & ~bad, "duplicate_step")
+    same_record = np.zeros(n, dtype=bool)
+    same_record[1:] = np.all(actions[1:] == actions[:-1], axis=1) & np.all(
+        state[1:] == state[:-1], axis=1
+    )
+    duplicate = flag((dt == 0) & same_frame & same_record & ~bad, "duplicate_step")
 
     # Frozen camera: in a run of identical frames only the first is a real observation.
     run_length = np.zeros(n, dtype=int)
@@ -231,7 +284,16 @@ def clean_episode(
         reasons.append("short_segment_dropped")
     for idx in long_enough:
         result.segments.append(
-            Segment(episode_id, int(idx[0]), frames[idx], actions[idx], rewards[idx], success[idx])
+            Segment(
+                episode_id,
+                int(idx[0]),
+                frames[idx],
+                actions[idx],
+                rewards[idx],
+                success[idx],
+                state=state[idx],
+                progress=progress[idx],
+            )
         )
     result.status = REPAIRED if reasons else KEPT
     return result
@@ -247,12 +309,17 @@ def _signature(result: CleaningResult) -> tuple:
         tuple(segment.frames.shape[1:]),
         segment.actions.shape[1],
         float(result.attrs["fps"]),
+        segment.state.shape[1],
+        result.state_names,
+        result.progress_source,
     )
 
 
 def reconcile(results: list[CleaningResult]) -> list[CleaningResult]:
-    """Quarantine usable episodes whose frame shape, action size or fps differ from the
-    majority: one training set has one camera resolution and one control rate."""
+    """Quarantine usable episodes whose frame shape, action size, fps, proprioception
+    (width and channel names; none counts as width 0) or progress label (logged, or the
+    reward stand-in) differ from the majority: one training set has one camera resolution,
+    one control rate, one state vector and one meaning of progress."""
     usable = [r for r in results if r.segments]
     if not usable:
         counts: dict[str, int] = {}
@@ -267,7 +334,7 @@ def reconcile(results: list[CleaningResult]) -> list[CleaningResult]:
         )
     signatures = [_signature(r) for r in usable]
     majority = max(set(signatures), key=lambda s: (signatures.count(s), -signatures.index(s)))
-    names = ("frame_shape", "action_dim", "fps")
+    names = ("frame_shape", "action_dim", "fps", "state_dim", "state_names", "progress_source")
     for result, signature in zip(usable, signatures, strict=True):
         for name, value, expected in zip(names, signature, majority, strict=True):
             if value != expected:

@@ -4,10 +4,13 @@
   with smooth random motion, so that the logs are rich in block contacts (a world model
   cannot learn pushing from data where the block never moves).
 - :func:`record_episode` runs one policy on one backend and returns an :class:`Episode`
-  in the schema of :mod:`fog_pipeline.core.episodes.schema`.
+  in the schema of :mod:`fog_pipeline.core.episodes.schema` (with ``state`` and
+  ``progress`` when the backend logs them).
 - :func:`inject_fault` gives an episode one of the defects real robot logs have (dropped
   or repeated frames, clock jumps, a frozen camera, corrupt actions, a cut-off file), so
-  that the cleaning stage is exercised on known ground truth.
+  that the cleaning stage is exercised on known ground truth. Faults that remove or
+  repeat records do so in every array (state and progress included), as a logger that
+  writes one record per step would.
 """
 
 from __future__ import annotations
@@ -214,27 +217,45 @@ class ExplorationPolicy:
 def record_episode(backend: RobotBackend, policy: Policy, seed: int, max_steps: int) -> Episode:
     """Run ``policy`` on ``backend`` for at most ``max_steps`` steps from scene ``seed``.
 
-    Step ``t`` holds the frame seen before ``actions[t]``, the action actually executed
-    (clipped to the bounds) and the reward/success labels logged after it. The episode
-    stops early on success (that step is kept) or at the backend's step limit. The same
-    seed gives bitwise-identical arrays.
+    Step ``t`` holds the frame seen before ``actions[t]`` and the proprioception read with
+    it (when the backend has ``state_names``), the action actually executed (clipped to
+    the bounds) and the reward/success/progress labels logged after it. ``progress`` is
+    recorded when the backend gives one; a step where it gives none is logged as NaN (a
+    missing label, which cleaning drops). The episode stops early on success (that step
+    is kept) or at the backend's step limit. The same seed gives bitwise-identical arrays.
     """
     if max_steps < 1:
         raise ValueError(f"max_steps must be >= 1, got {max_steps}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
+    state_dim = len(backend.state_names)
+
+    def read_state() -> np.ndarray:
+        state = np.asarray(backend.read_state(), dtype=np.float32)
+        if state.shape != (state_dim,):
+            raise ValueError(
+                f"{backend.name}: read_state() must return shape ({state_dim},) to match "
+                f"state_names, got {state.shape}"
+            )
+        return state
+
     policy.reset(np.random.default_rng([seed, _POLICY_STREAM]))
     frame = backend.reset(seed)
-    frames, actions, rewards, success = [], [], [], []
+    state = read_state()
+    frames, states, actions, rewards, success, progress = [], [], [], [], [], []
+    has_progress = False
     ended_by = "max_steps"
     try:
         for _ in range(max_steps):
             result = backend.step(policy.act(frame, backend))
             frames.append(frame)
+            states.append(state)
             actions.append(result.info["action"])
             rewards.append(result.reward)
             success.append(result.success)
-            frame = result.frame
+            has_progress |= result.progress is not None
+            progress.append(np.nan if result.progress is None else result.progress)
+            frame, state = result.frame, read_state()
             if result.terminated or result.truncated:
                 ended_by = "success" if result.terminated else "step_limit"
                 break
@@ -255,12 +276,16 @@ def record_episode(backend: RobotBackend, policy: Policy, seed: int, max_steps: 
         "num_steps": steps,
         "ended_by": ended_by,
     }
+    if state_dim:
+        attrs["state_names"] = list(backend.state_names)
     return Episode(
         frames=np.stack(frames).astype(np.uint8, copy=False),
         actions=np.stack(actions).astype(np.float32, copy=False),
         rewards=np.asarray(rewards, dtype=np.float32),
         success=np.asarray(success, dtype=np.bool_),
         timestamps=np.arange(steps, dtype=np.float64) / float(backend.fps),
+        state=np.stack(states) if state_dim else None,
+        progress=np.asarray(progress, dtype=np.float32) if has_progress else None,
         attrs=attrs,
     )
 

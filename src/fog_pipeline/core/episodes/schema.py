@@ -1,4 +1,4 @@
-"""The recorded-episode HDF5 schema (version 1): one file per episode.
+"""The recorded-episode HDF5 schema (version 2): one file per episode.
 
 Step ``t`` of an episode is one camera frame and what happened after it::
 
@@ -8,11 +8,21 @@ Step ``t`` of an episode is one camera frame and what happened after it::
     success     bool    (T,)          task-success label logged with rewards[t]
     timestamps  float64 (T,)          seconds since the episode started, of frames[t]
 
-Root attributes: ``schema_version`` (int, 1), ``fps`` (control rate, Hz), ``backend``,
+and, optionally (a robot without them leaves them out)::
+
+    state       float32 (T, P)        proprioception read together with frames[t], so
+                                      known before actions[t] (joint angles, gripper,
+                                      controller targets; never the manipulated objects)
+    progress    float32 (T,)          dense task-progress label logged with rewards[t]
+                                      (higher is closer to done, e.g. from a pose tracker)
+
+Root attributes: ``schema_version`` (int, 2; version-1 files, which predate ``state``
+and ``progress``, are read the same way), ``fps`` (control rate, Hz), ``backend``,
 ``task``, ``seed`` (int, -1 if unknown), ``action_low`` / ``action_high`` (float arrays of
 length A: the bounds the robot accepts), ``action_space`` (free text describing what an
-action means), ``policy`` (what produced the actions). Extra attributes are kept as they
-are. Any writer that produces this layout (h5py, MATLAB, C++ HDF5) feeds the pipeline.
+action means), ``policy`` (what produced the actions), and, required with ``state``,
+``state_names`` (P strings naming its columns). Extra attributes are kept as they are.
+Any writer that produces this layout (h5py, MATLAB, C++ HDF5) feeds the pipeline.
 """
 
 from __future__ import annotations
@@ -28,14 +38,19 @@ from typing import Any
 import h5py
 import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SUPPORTED_SCHEMA_VERSIONS = (1, 2)  # version 1: the same layout without state/progress
 ARRAY_DTYPES: dict[str, np.dtype] = {
     "frames": np.dtype(np.uint8),
     "actions": np.dtype(np.float32),
     "rewards": np.dtype(np.float32),
     "success": np.dtype(np.bool_),
     "timestamps": np.dtype(np.float64),
+    "state": np.dtype(np.float32),
+    "progress": np.dtype(np.float32),
 }
+OPTIONAL_ARRAYS = ("state", "progress")
+REQUIRED_ARRAYS = tuple(name for name in ARRAY_DTYPES if name not in OPTIONAL_ARRAYS)
 REQUIRED_ATTRS = ("schema_version", "fps", "action_low", "action_high")
 
 # The HDF5 C library is not thread-safe across files; every h5py call in this project
@@ -49,20 +64,27 @@ class EpisodeReadError(RuntimeError):
 
 @dataclass
 class Episode:
-    """One recorded episode, in memory. Arrays follow the schema above."""
+    """One recorded episode, in memory. Arrays follow the schema above; ``state`` and
+    ``progress`` are None when the robot does not log them (without ``state``, ``attrs``
+    has no ``state_names``)."""
 
     frames: np.ndarray
     actions: np.ndarray
     rewards: np.ndarray
     success: np.ndarray
     timestamps: np.ndarray
+    state: np.ndarray | None = None
+    progress: np.ndarray | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name) for name in ARRAY_DTYPES}
+        """The arrays present, by dataset name (optional ones only when not None)."""
+        return {
+            name: getattr(self, name) for name in ARRAY_DTYPES if getattr(self, name) is not None
+        }
 
 
 def _write(h5: h5py.File, episode: Episode) -> None:
@@ -122,7 +144,7 @@ def read_raw(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, 
 def read_episode(path: str | os.PathLike) -> Episode:
     """Read a file that is known to follow the schema (e.g. one this project wrote)."""
     arrays, attrs = read_raw(path)
-    missing = [name for name in ARRAY_DTYPES if name not in arrays]
+    missing = [name for name in REQUIRED_ARRAYS if name not in arrays]
     if missing:
         raise EpisodeReadError(f"{path}: missing datasets {missing}")
     return Episode(**arrays, attrs=attrs)
@@ -133,4 +155,7 @@ def _plain(value: Any) -> Any:
         return value.decode()
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OSU":
+        # A list of strings (state_names) comes back as an array of str or bytes.
+        return [_plain(item) for item in value.tolist()]
     return value

@@ -6,8 +6,11 @@ Layout on disk (one directory, written atomically)::
     actions.npy   float32 (N, A)
     rewards.npy   float32 (N,)
     success.npy   bool    (N,)
+    state.npy     float32 (N, P)         proprioception with each frame; P = 0 if none
+    progress.npy  float32 (N,)           dense progress label (or the reward, see meta)
     segments.csv  one row per segment: episode_id, source_start, offset, length, split
-    meta.json     fps, action bounds, frame shape, normalisation stats, provenance
+    meta.json     fps, action bounds, frame shape, state_names / state_dim,
+                  progress_source, normalisation stats, provenance
 
 ``.npy`` files open as memory maps, so drawing a batch of fixed-length windows is a
 fancy-index into a page-cached array: no decoding, no per-file handles, no HDF5 lock,
@@ -28,7 +31,7 @@ import pandas as pd
 from fog_pipeline.core.episodes.cleaning import Segment
 from fog_pipeline.core.io import atomic_dir
 
-ARRAYS = ("frames", "actions", "rewards", "success")
+ARRAYS = ("frames", "actions", "rewards", "success", "state", "progress")
 SPLITS = ("train", "val")
 
 
@@ -38,6 +41,8 @@ class TrainingSet:
     actions: np.ndarray
     rewards: np.ndarray
     success: np.ndarray
+    state: np.ndarray
+    progress: np.ndarray
     segments: pd.DataFrame
     meta: dict[str, Any]
 
@@ -75,6 +80,13 @@ class TrainingSet:
                 f"No training set at {path}. Build it with `kedro run --pipeline=episodes` "
                 "(or `dvc repro episodes`)."
             )
+        missing = [name for name in ARRAYS if not (path / f"{name}.npy").exists()]
+        if missing:
+            raise FileNotFoundError(
+                f"The training set at {path} has no {', '.join(missing)} (it was built before "
+                "they were added). Rebuild it with `kedro run --pipeline=episodes` (or "
+                "`dvc repro episodes`)."
+            )
         arrays = {
             name: np.load(path / f"{name}.npy", mmap_mode="r" if mmap else None) for name in ARRAYS
         }
@@ -97,9 +109,22 @@ def split_episodes(episode_ids: list[str], val_fraction: float, seed: int) -> di
 def build_training_set(
     segments: list[Segment], val_fraction: float, seed: int, meta: dict[str, Any]
 ) -> TrainingSet:
-    """Concatenate segments, split by episode and compute normalisation stats on train."""
+    """Concatenate segments, split by episode and compute normalisation stats on train.
+
+    ``meta`` should name the state channels (``state_names``, default none) and where
+    progress comes from (``progress_source``); the segments must agree on the state
+    width (:func:`~fog_pipeline.core.episodes.cleaning.reconcile` sees to it).
+    """
     if not segments:
         raise ValueError("No segments to build a training set from.")
+    widths = sorted({s.state.shape[1] for s in segments})
+    if len(widths) > 1:
+        raise ValueError(f"Segments disagree on the state width: {widths}")
+    state_names = [str(name) for name in meta.get("state_names", [])]
+    if len(state_names) != widths[0]:
+        raise ValueError(
+            f"meta['state_names'] names {len(state_names)} channels; the state has {widths[0]}"
+        )
     split_of = split_episodes([s.episode_id for s in segments], val_fraction, seed)
     segments = sorted(segments, key=lambda s: (s.episode_id, s.start))
     lengths = np.array([len(s) for s in segments])
@@ -118,12 +143,16 @@ def build_training_set(
     if not train.any():
         train[:] = True  # a single episode: statistics from it rather than from nothing
     actions, rewards = arrays["actions"][train], arrays["rewards"][train]
+    state = arrays["state"][train]
     stats = {
         "action_mean": actions.mean(axis=0).tolist(),
         "action_std": np.maximum(actions.std(axis=0), 1e-6).tolist(),
         "reward_mean": float(rewards.mean()),
         "reward_std": float(max(rewards.std(), 1e-6)),
         "success_rate": float(arrays["success"][train].mean()),
+        "state_mean": state.mean(axis=0).tolist(),
+        "state_std": np.maximum(state.std(axis=0), 1e-6).tolist(),
+        "progress_mean": float(arrays["progress"][train].mean()),
     }
     counts = {
         split: {
@@ -137,6 +166,8 @@ def build_training_set(
         **meta,
         "frame_shape": list(arrays["frames"].shape[1:]),
         "action_dim": int(arrays["actions"].shape[1]),
+        "state_names": state_names,
+        "state_dim": len(state_names),
         "stats": stats,
         "splits": counts,
         "split_seed": seed,

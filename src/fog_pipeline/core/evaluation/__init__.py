@@ -6,8 +6,12 @@ can a notebook or a benchmark.
 
 from fog_pipeline.core.evaluation.report import (
     EFFICIENCY_COLUMNS,
+    MEAN_MEASURES,
+    PAIRED_MEASURES,
     aggregate,
     comparison_figure,
+    comparisons,
+    paired_difference,
     paired_differences,
     sample_efficiency_figure,
     sample_efficiency_row,
@@ -28,6 +32,8 @@ from fog_pipeline.core.evaluation.stats import mean_interval, student_t_quantile
 __all__ = [
     "EFFICIENCY_COLUMNS",
     "EPISODE_COLUMNS",
+    "MEAN_MEASURES",
+    "PAIRED_MEASURES",
     "BackendPolicyAdapter",
     "EpisodeError",
     "EpisodeVideo",
@@ -36,8 +42,10 @@ __all__ = [
     "RandomPolicy",
     "aggregate",
     "comparison_figure",
+    "comparisons",
     "evaluate_policy",
     "mean_interval",
+    "paired_difference",
     "paired_differences",
     "sample_efficiency_figure",
     "sample_efficiency_row",

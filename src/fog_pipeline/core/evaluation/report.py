@@ -1,16 +1,18 @@
 """Summaries and figures of robot evaluations.
 
-- :func:`aggregate`: per policy, success rate with its Wilson interval and mean
-  coverage/return/length, from the per-episode table of
+- :func:`aggregate`: per policy, the answer to "does the robot succeed?" first (success
+  rate with its Wilson interval), then "does the block end up on the goal?" (mean final
+  coverage), "what did the policy add to the scene?" (mean improvement) and, secondary,
+  the mean max coverage, each with a Student-t interval; from the per-episode table of
   :func:`~fog_pipeline.core.evaluation.rollout.evaluate_policy`. Flat keys of numbers,
   so that ``dvc metrics show`` / ``dvc metrics diff`` can print and compare them.
-- :func:`paired_differences`: per policy, its mean difference to a baseline policy on the
-  same scenes, with intervals (pairing removes the scene-to-scene spread that the
-  per-policy intervals carry).
-- :func:`comparison_figure`: success rate and mean max coverage per policy.
-- :func:`sample_efficiency_figure`: robot success and coverage against the world-model
-  transitions a policy consumed, one line per policy family (FoG, PPO, ...); rows come
-  from :func:`sample_efficiency_row`.
+- :func:`paired_difference` / :func:`paired_differences` / :func:`comparisons`: the mean
+  difference of two policies on the same scenes, scene by scene, with Student-t intervals
+  (pairing removes the scene-to-scene spread that the per-policy intervals carry).
+- :func:`comparison_figure`: success rate and mean final coverage per policy.
+- :func:`sample_efficiency_figure`: robot success rate and final coverage against the
+  world-model transitions a policy consumed, one line per policy family (FoG, PPO, ...);
+  rows come from :func:`sample_efficiency_row`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,18 @@ from fog_pipeline.core.evaluation.stats import mean_interval, wilson_interval
 
 # Coverage is a fraction (the robot's reward label; on Push-T clip(coverage / 0.95, 0, 1)).
 COVERAGE_RANGE = (0.0, 1.0)
+# The difference of two fractions (improvement = max - initial coverage; a paired gap).
+DIFFERENCE_RANGE = (-1.0, 1.0)
+
+# Per-policy means with a t interval, in report order (success comes before them).
+MEAN_MEASURES = {
+    "final_coverage": COVERAGE_RANGE,
+    "improvement": DIFFERENCE_RANGE,
+    "max_coverage": COVERAGE_RANGE,  # secondary: where the block came closest
+}
+
+# Measures compared scene by scene, in report order; success counts 0/1 per scene.
+PAIRED_MEASURES = ("success", "final_coverage", "improvement", "max_coverage")
 
 EFFICIENCY_COLUMNS = (
     "family",
@@ -34,7 +48,7 @@ EFFICIENCY_COLUMNS = (
     "success_rate",
     "success_rate_low",
     "success_rate_high",
-    "max_coverage_mean",
+    "final_coverage_mean",
 )
 
 
@@ -47,11 +61,14 @@ def _require_columns(table: pd.DataFrame, columns: Iterable[str], what: str) -> 
 def aggregate(episodes: pd.DataFrame, confidence: float = 0.95) -> dict[str, dict[str, Any]]:
     """Per policy (in order of first appearance), the evaluation summary.
 
-    Keys: ``episodes``, ``successes``, ``success_rate`` with its Wilson interval
-    ``success_rate_low``/``_high``; ``max_coverage_mean`` and ``final_coverage_mean``
-    with their Student-t intervals clipped to [0, 1] (``*_low``/``*_high``, see
+    Keys, in this order: ``episodes``, ``successes``, ``success_rate`` with its Wilson
+    interval ``success_rate_low``/``_high``; then ``final_coverage_mean``,
+    ``improvement_mean`` and ``max_coverage_mean`` (see :data:`MEAN_MEASURES`), each with
+    its Student-t interval clipped to the measure's range (``*_low``/``*_high``, see
     :func:`~fog_pipeline.core.evaluation.stats.mean_interval`; a coverage outside [0, 1]
-    is refused); ``return_mean``, ``length_mean``. All intervals at ``confidence``.
+    is refused); then ``initial_coverage_mean`` (the same for every policy when the
+    scenes reset identically), ``return_mean``, ``length_mean``. All intervals at
+    ``confidence``.
     """
     _require_columns(episodes, EPISODE_COLUMNS, "the episode table")
     if episodes.empty:
@@ -67,50 +84,87 @@ def aggregate(episodes: pd.DataFrame, confidence: float = 0.95) -> dict[str, dic
             "success_rate_low": low,
             "success_rate_high": high,
         }
-        for measure in ("max_coverage", "final_coverage"):
-            mean, low, high = mean_interval(rows[measure].to_numpy(), confidence, COVERAGE_RANGE)
+        for measure, bounds in MEAN_MEASURES.items():
+            mean, low, high = mean_interval(rows[measure].to_numpy(), confidence, bounds)
             entry |= {f"{measure}_mean": mean, f"{measure}_low": low, f"{measure}_high": high}
+        entry["initial_coverage_mean"] = float(rows["initial_coverage"].mean())
         entry["return_mean"] = float(rows["return"].mean())
         entry["length_mean"] = float(rows["length"].mean())
         summary[str(policy)] = entry
     return summary
 
 
-PAIRED_MEASURES = ("max_coverage", "final_coverage", "return")
+def _per_scene(episodes: pd.DataFrame, policy: str) -> pd.DataFrame:
+    rows = episodes[episodes["policy"] == policy].set_index("seed")
+    if not rows.index.is_unique:
+        raise ValueError(f"policy {policy!r} ran some scene seed more than once")
+    return rows
+
+
+def paired_difference(
+    episodes: pd.DataFrame, policy: str, baseline: str, confidence: float = 0.95
+) -> dict[str, float] | None:
+    """``policy`` minus ``baseline``, scene by scene; ``None`` if either was not evaluated.
+
+    For each of :data:`PAIRED_MEASURES` (``success`` as 0/1 per scene): the mean over the
+    scenes of the per-scene difference and its Student-t interval,
+    ``<measure>_diff_mean``/``_low``/``_high`` (clipped to [-1, 1]); and ``scenes``, the
+    number of scenes. Both must have run on exactly the same seeds, once each.
+    """
+    _require_columns(episodes, EPISODE_COLUMNS, "the episode table")
+    ours, theirs = _per_scene(episodes, policy), _per_scene(episodes, baseline)
+    if ours.empty or theirs.empty:
+        return None
+    if set(ours.index) != set(theirs.index):
+        raise ValueError(
+            f"policy {policy!r} ran on other scenes than {baseline!r}: a paired "
+            "comparison needs every policy on the same seeds, once each"
+        )
+    theirs = theirs.loc[ours.index]
+    entry: dict[str, float] = {"scenes": len(ours)}
+    for measure in PAIRED_MEASURES:
+        gap = ours[measure].astype(float) - theirs[measure].astype(float)
+        mean, low, high = mean_interval(gap.to_numpy(), confidence, DIFFERENCE_RANGE)
+        entry |= {
+            f"{measure}_diff_mean": mean,
+            f"{measure}_diff_low": low,
+            f"{measure}_diff_high": high,
+        }
+    return entry
 
 
 def paired_differences(
     episodes: pd.DataFrame, baseline: str, confidence: float = 0.95
 ) -> dict[str, dict[str, float]]:
-    """Per policy other than ``baseline``: the mean over shared scene seeds of (policy −
-    baseline) for each of :data:`PAIRED_MEASURES`, with its Student-t interval
-    (``<measure>_diff_mean``/``_low``/``_high``) and the number of ``scenes``. Every
-    policy must have run on exactly the baseline's seeds; an absent baseline gives ``{}``.
+    """Every other policy against ``baseline``: ``{policy: policy − baseline}``.
+
+    Entries as in :func:`paired_difference`, policies in order of first appearance; an
+    absent baseline gives ``{}``.
     """
     _require_columns(episodes, EPISODE_COLUMNS, "the episode table")
-    reference = episodes[episodes["policy"] == baseline].set_index("seed")
-    if reference.empty:
-        return {}
     result = {}
-    for policy, rows in episodes.groupby("policy", sort=False):
-        if policy == baseline:
-            continue
-        rows = rows.set_index("seed")
-        if set(rows.index) != set(reference.index) or not rows.index.is_unique:
-            raise ValueError(
-                f"policy {policy!r} ran on other scenes than {baseline!r}: a paired "
-                "comparison needs every policy on the same seeds, once each"
-            )
-        entry: dict[str, float] = {"scenes": len(rows)}
-        for measure in PAIRED_MEASURES:
-            gap = rows[measure] - reference.loc[rows.index, measure]
-            mean, low, high = mean_interval(gap.to_numpy(), confidence)
-            entry |= {
-                f"{measure}_diff_mean": mean,
-                f"{measure}_diff_low": low,
-                f"{measure}_diff_high": high,
-            }
-        result[str(policy)] = entry
+    for policy in episodes["policy"].drop_duplicates():
+        if policy != baseline:
+            entry = paired_difference(episodes, str(policy), baseline, confidence)
+            if entry is not None:
+                result[str(policy)] = entry
+    return result
+
+
+def comparisons(
+    episodes: pd.DataFrame, policy: str, baselines: Iterable[str], confidence: float = 0.95
+) -> dict[str, dict[str, float]]:
+    """``policy`` against each of ``baselines``: ``{baseline: policy − baseline}``.
+
+    Entries as in :func:`paired_difference`, in the order of ``baselines``; a pair in
+    which either policy was not evaluated is left out (so is ``policy`` itself).
+    """
+    result = {}
+    for baseline in baselines:
+        if baseline != policy:
+            entry = paired_difference(episodes, policy, baseline, confidence)
+            if entry is not None:
+                result[str(baseline)] = entry
     return result
 
 
@@ -120,9 +174,12 @@ def _error_bars(means: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> np.nd
 
 
 def comparison_figure(summary: Mapping[str, Mapping[str, Any]], confidence: float = 0.95) -> Figure:
-    """Bar charts per policy: success rate (Wilson error bars) and mean max coverage.
+    """Bar charts per policy: success rate (Wilson error bars) and mean final coverage.
 
-    ``summary`` is :func:`aggregate`'s result; ``confidence`` only labels the axes.
+    The coverage bars carry t-interval error bars; when the summary has them, markers show
+    the mean initial coverage (where the scenes started) and the mean max coverage
+    (secondary: where the block came closest). ``summary`` is :func:`aggregate`'s result;
+    ``confidence`` only labels the axes.
     """
     if not summary:
         raise ValueError("no policy to plot: the summary is empty")
@@ -132,7 +189,10 @@ def comparison_figure(summary: Mapping[str, Mapping[str, Any]], confidence: floa
     def column(key: str) -> np.ndarray:
         return np.array([summary[name][key] for name in names], dtype=np.float64)
 
-    figure = Figure(figsize=(3.0 + 1.6 * len(names), 3.6), layout="constrained")
+    def has(key: str) -> bool:
+        return all(key in summary[name] for name in names)
+
+    figure = Figure(figsize=(3.0 + 1.6 * len(names), 3.8), layout="constrained")
     success_ax, coverage_ax = figure.subplots(1, 2)
     rate = column("success_rate")
     success_ax.bar(
@@ -143,18 +203,35 @@ def comparison_figure(summary: Mapping[str, Mapping[str, Any]], confidence: floa
         color="tab:blue",
     )
     success_ax.set_ylabel(f"success rate ({confidence:.0%} Wilson interval)")
-    coverage = column("max_coverage_mean")
+    final = column("final_coverage_mean")
     coverage_ax.bar(
         x,
-        coverage,
-        yerr=_error_bars(coverage, column("max_coverage_low"), column("max_coverage_high")),
+        final,
+        yerr=_error_bars(final, column("final_coverage_low"), column("final_coverage_high")),
         capsize=4,
         color="tab:orange",
+        label="final (bar)",
     )
-    coverage_ax.set_ylabel(f"mean max coverage ({confidence:.0%} t interval)")
+    for key, marker, label in (
+        ("initial_coverage_mean", "_", "initial"),
+        ("max_coverage_mean", "^", "max (secondary)"),
+    ):
+        if has(key):
+            coverage_ax.plot(
+                x, column(key), marker, color="black", markersize=10, ls="none", label=label
+            )
+    coverage_ax.set_ylabel(f"mean coverage ({confidence:.0%} t interval)")
+    # Below the panels, where it cannot hide a bar.
+    figure.legend(
+        *coverage_ax.get_legend_handles_labels(),
+        loc="outside lower right",
+        ncols=3,
+        fontsize="small",
+        title="coverage",
+    )
     # Success counts under the names: a 0 % bar has nothing to print a label on.
     labels = [f"{n}\n{summary[n]['successes']}/{summary[n]['episodes']}" for n in names]
-    for ax, title in ((success_ax, "Task success"), (coverage_ax, "Best coverage per episode")):
+    for ax, title in ((success_ax, "Task success"), (coverage_ax, "Block on the goal at the end")):
         ax.set_xticks(x, labels)
         ax.set_ylim(0, 1.05)
         ax.set_title(title)
@@ -170,15 +247,17 @@ def sample_efficiency_row(
 
     ``family`` is the training method (``"fog"``, ``"ppo"``), ``transitions`` the
     world-model transitions the policy snapshot had consumed, ``policy_summary`` that
-    snapshot's entry of :func:`aggregate`.
+    snapshot's entry of :func:`aggregate`. Columns: success rate and its interval, final
+    coverage and its interval, and the mean max coverage (extra).
     """
     keys = (
         "success_rate",
         "success_rate_low",
         "success_rate_high",
+        "final_coverage_mean",
+        "final_coverage_low",
+        "final_coverage_high",
         "max_coverage_mean",
-        "max_coverage_low",
-        "max_coverage_high",
     )
     return {"family": family, "transitions": int(transitions)} | {
         key: float(policy_summary[key]) for key in keys
@@ -188,11 +267,11 @@ def sample_efficiency_row(
 def sample_efficiency_figure(
     rows: Iterable[Mapping[str, Any]] | pd.DataFrame, log_x: bool = False
 ) -> Figure:
-    """Robot success rate and mean max coverage against world-model transitions consumed.
+    """Robot success rate and mean final coverage against world-model transitions consumed.
 
     One line per ``family``, its points sorted by ``transitions``; shaded bands show the
-    success rate's Wilson interval and, when the rows have ``max_coverage_low`` /
-    ``max_coverage_high``, the coverage interval. Rows need :data:`EFFICIENCY_COLUMNS`
+    success rate's Wilson interval and, when the rows have ``final_coverage_low`` /
+    ``final_coverage_high``, the coverage interval. Rows need :data:`EFFICIENCY_COLUMNS`
     (build them with :func:`sample_efficiency_row`). ``log_x`` for budgets spanning
     orders of magnitude (PPO usually needs far more transitions than FoG).
     """
@@ -200,7 +279,7 @@ def sample_efficiency_figure(
     _require_columns(table, EFFICIENCY_COLUMNS, "the sample-efficiency rows")
     if table.empty:
         raise ValueError("no sample-efficiency row to plot")
-    has_coverage_band = {"max_coverage_low", "max_coverage_high"} <= set(table.columns)
+    has_coverage_band = {"final_coverage_low", "final_coverage_high"} <= set(table.columns)
 
     figure = Figure(figsize=(9.0, 3.6), layout="constrained")
     success_ax, coverage_ax = figure.subplots(1, 2, sharex=True)
@@ -210,13 +289,13 @@ def sample_efficiency_figure(
         (line,) = success_ax.plot(x, points["success_rate"], marker="o", label=str(family))
         band = {"alpha": 0.2, "linewidth": 0, "color": line.get_color()}
         success_ax.fill_between(x, points["success_rate_low"], points["success_rate_high"], **band)
-        coverage_ax.plot(x, points["max_coverage_mean"], marker="o", color=line.get_color())
+        coverage_ax.plot(x, points["final_coverage_mean"], marker="o", color=line.get_color())
         if has_coverage_band:
             coverage_ax.fill_between(
-                x, points["max_coverage_low"], points["max_coverage_high"], **band
+                x, points["final_coverage_low"], points["final_coverage_high"], **band
             )
     success_ax.set_ylabel("robot success rate")
-    coverage_ax.set_ylabel("mean max coverage")
+    coverage_ax.set_ylabel("mean final coverage")
     for ax in (success_ax, coverage_ax):
         ax.set_xlabel("world-model transitions consumed")
         ax.set_ylim(0, 1.05)

@@ -1,11 +1,24 @@
 """Closed-loop evaluation of a policy on a robot backend.
 
 Every policy is evaluated through one interface, :class:`EvaluationPolicy`: ``reset()``
-before an episode, ``act(frame) -> action`` after each camera frame. A learned policy
-(FoG, PPO) implements it directly; :class:`RandomPolicy` and :class:`BackendPolicyAdapter`
-(for the data-collection policy, whose interface is ``reset(rng)`` / ``act(frame,
-backend)``) bring the reference policies to it, so that all are run by the same loop,
-:func:`evaluate_policy`, on the same scenes.
+before an episode, ``act(frame, state) -> action`` after each camera frame, ``state``
+being the robot's proprioception (:meth:`RobotBackend.read_state`) read right after that
+frame. A learned policy (FoG, PPO) implements it directly; :class:`RandomPolicy` and
+:class:`BackendPolicyAdapter` (for the data-collection policy, whose interface is
+``reset(rng)`` / ``act(frame, backend)``) bring the reference policies to it, so that all
+are run by the same loop, :func:`evaluate_policy`, on the same scenes.
+
+Recorded per episode (:data:`EPISODE_COLUMNS`), from the robot's labels only (its reward
+label is the task coverage: on Push-T ``clip(coverage / 0.95, 0, 1)``, 1.0 = success):
+
+- ``success``: some step was labelled a success (on Push-T that also ends the episode);
+- ``initial_coverage``: the label of the scene as it was reset
+  (:meth:`RobotBackend.read_reward`, before any action);
+- ``final_coverage``: the label after the last step (where the block ended up);
+- ``max_coverage``: the largest label over the steps (where it came closest);
+- ``improvement``: ``max_coverage - initial_coverage`` (what the policy added to the
+  scene it was given; negative if it only ever pushed the block away);
+- ``return`` (sum of the step labels) and ``length`` (steps executed).
 
 Robot safety during evaluation:
 
@@ -37,10 +50,12 @@ from fog_pipeline.core.episodes.recording import Policy as RecordingPolicy
 EPISODE_COLUMNS = (
     "policy",
     "seed",
-    "return",
-    "max_coverage",
-    "final_coverage",
     "success",
+    "initial_coverage",
+    "final_coverage",
+    "max_coverage",
+    "improvement",
+    "return",
     "length",
 )
 
@@ -54,8 +69,12 @@ class EvaluationPolicy(Protocol):
     def reset(self) -> None:
         """Start a new episode."""
 
-    def act(self, frame: np.ndarray) -> np.ndarray:
-        """The next action ``(action_dim,)`` after seeing ``frame`` (uint8 ``(H, W, 3)``)."""
+    def act(self, frame: np.ndarray, state: np.ndarray) -> np.ndarray:
+        """The next action ``(action_dim,)`` after seeing ``frame`` (uint8 ``(H, W, 3)``).
+
+        ``state`` is the robot's proprioception read right after ``frame`` (float32
+        ``(len(backend.state_names),)``, empty for a camera-only robot).
+        """
 
 
 class EpisodeError(RuntimeError):
@@ -101,7 +120,7 @@ class RandomPolicy:
     def reset(self) -> None:
         self._rng = np.random.default_rng(self._streams.spawn(1)[0])
 
-    def act(self, frame: np.ndarray) -> np.ndarray:
+    def act(self, frame: np.ndarray, state: np.ndarray) -> np.ndarray:
         if self._rng is None:
             raise RuntimeError("RandomPolicy: call reset() before act()")
         return self._rng.uniform(self._low, self._high).astype(np.float32)
@@ -114,7 +133,8 @@ class BackendPolicyAdapter:
     (:class:`~fog_pipeline.core.episodes.recording.ExplorationPolicy`), which reads the
     backend's privileged scene state: it is the scripted collector standing in for a
     teleoperator, a reference point for "the behaviour in the data", not a policy that a
-    camera-only robot could run. Each episode gets a fresh generator from ``seed``.
+    camera-only robot could run. Each episode gets a fresh generator from ``seed``. The
+    proprioception ``state`` is ignored (the collector reads the backend itself).
     """
 
     _STREAM = 11
@@ -130,7 +150,7 @@ class BackendPolicyAdapter:
     def reset(self) -> None:
         self._policy.reset(np.random.default_rng(self._streams.spawn(1)[0]))
 
-    def act(self, frame: np.ndarray) -> np.ndarray:
+    def act(self, frame: np.ndarray, state: np.ndarray) -> np.ndarray:
         return self._policy.act(frame, self._backend)
 
 
@@ -155,6 +175,33 @@ def _check_executed(backend: RobotBackend, result: StepResult) -> None:
         )
 
 
+def _read_state(backend: RobotBackend) -> np.ndarray:
+    """The robot's proprioception, checked against its declared ``state_names``."""
+    state = backend.read_state()
+    expected = (len(backend.state_names),)
+    if np.shape(state) != expected:
+        raise RuntimeError(
+            f"backend {backend.name!r}: read_state() returned shape {np.shape(state)}, "
+            f"expected {expected} (one value per state_names entry)"
+        )
+    return state
+
+
+def _read_initial_coverage(backend: RobotBackend) -> float:
+    coverage = float(backend.read_reward())
+    if not math.isfinite(coverage):
+        raise RuntimeError(f"backend {backend.name!r}: read_reward() returned {coverage}")
+    return coverage
+
+
+@dataclass
+class _Episode:
+    initial_coverage: float
+    rewards: list[float]  # the reward label after each step
+    success: bool
+    frames: list[np.ndarray]  # kept only if asked for
+
+
 def _run_episode(
     policy: EvaluationPolicy,
     name: str,
@@ -163,34 +210,36 @@ def _run_episode(
     seed: int,
     max_steps: int,
     keep_frames: bool,
-) -> tuple[list[float], bool, list[np.ndarray]]:
-    """Episode ``index``; returns (reward labels, success, frames if kept). Stops the robot."""
-    rewards: list[float] = []
-    success = False
-    frames: list[np.ndarray] = []
+) -> _Episode:
+    """Episode ``index`` on scene ``seed``; stops the robot whatever happens."""
+    episode = _Episode(math.nan, [], False, [])
     try:
         policy.reset()
         frame = backend.reset(seed)
+        # The scene's label before any action: how much of the goal the block covers
+        # already (a policy is credited with what it adds, see `improvement`).
+        episode.initial_coverage = _read_initial_coverage(backend)
+        state = _read_state(backend)
         if keep_frames:
-            frames.append(frame)
+            episode.frames.append(frame)
         for _ in range(max_steps):
-            result = backend.step(policy.act(frame))
+            result = backend.step(policy.act(frame, state))
             _check_executed(backend, result)
-            rewards.append(float(result.reward))
-            success = success or bool(result.success)
-            frame = result.frame
+            episode.rewards.append(float(result.reward))
+            episode.success = episode.success or bool(result.success)
+            frame, state = result.frame, _read_state(backend)
             if keep_frames:
-                frames.append(frame)
+                episode.frames.append(frame)
             if result.terminated or result.truncated:
                 break
     except Exception as exc:
         raise EpisodeError(
             f"policy {name!r} failed in evaluation episode {index} (scene seed {seed}) at "
-            f"step {len(rewards)}: {type(exc).__name__}: {exc}. The robot was stopped."
+            f"step {len(episode.rewards)}: {type(exc).__name__}: {exc}. The robot was stopped."
         ) from exc
     finally:
         backend.stop()  # also on Ctrl-C: never leave the robot moving
-    return rewards, success, frames
+    return episode
 
 
 def evaluate_policy(
@@ -206,13 +255,13 @@ def evaluate_policy(
     """Run ``policy`` closed-loop on ``backend``, one episode per scene seed.
 
     An episode ends on success (the backend terminates it), at the backend's own step
-    limit, or after ``max_steps`` steps. Per episode it records (columns
-    :data:`EPISODE_COLUMNS`): the policy ``name`` (default: ``policy.name``, else its
-    class name), the scene ``seed``, the ``return`` (sum of the reward labels), the
-    ``max_coverage`` and ``final_coverage`` (largest and last reward label: the robot's
-    reward label is its task coverage; on Push-T ``clip(coverage / 0.95, 0, 1)``, so 1.0
-    means the success threshold), ``success`` (any step labelled a success) and
-    ``length`` (steps executed).
+    limit, or after ``max_steps`` steps. The policy sees each frame with the
+    proprioception read right after it (``policy.act(frame, backend.read_state())``).
+    Per episode it records (columns :data:`EPISODE_COLUMNS`, described in the module
+    docstring) the policy ``name`` (default: ``policy.name``, else its class name), the
+    scene ``seed``, ``success``, the ``initial_coverage`` (``backend.read_reward()``
+    right after the reset), ``final_coverage``, ``max_coverage``, ``improvement``
+    (``max_coverage - initial_coverage``), ``return`` and ``length``.
 
     The frames of the first ``video_episodes`` episodes are kept (see
     :func:`write_gif`). A progress bar shows the successes so far unless ``progress`` is
@@ -240,23 +289,25 @@ def evaluate_policy(
     with tqdm(total=len(seeds), desc=f"evaluating {name}", unit="ep", disable=not progress) as bar:
         for index, seed in enumerate(seeds):
             keep_frames = index < video_episodes
-            rewards, success, frames = _run_episode(
-                policy, name, index, backend, seed, max_steps, keep_frames
-            )
+            episode = _run_episode(policy, name, index, backend, seed, max_steps, keep_frames)
+            rewards = episode.rewards  # max_steps >= 1: at least one step ran
             rows.append(
                 {
                     "policy": name,
                     "seed": seed,
-                    "return": float(np.sum(rewards)),
-                    "max_coverage": max(rewards),
+                    "success": episode.success,
+                    "initial_coverage": episode.initial_coverage,
                     "final_coverage": rewards[-1],
-                    "success": success,
+                    "max_coverage": max(rewards),
+                    "improvement": max(rewards) - episode.initial_coverage,
+                    "return": float(np.sum(rewards)),
                     "length": len(rewards),
                 }
             )
             if keep_frames:
-                videos.append(EpisodeVideo(name, seed, np.stack(frames), float(backend.fps)))
-            successes += success
+                frames = np.stack(episode.frames)
+                videos.append(EpisodeVideo(name, seed, frames, float(backend.fps)))
+            successes += episode.success
             bar.set_postfix(success=f"{successes}/{index + 1}")
             bar.update()
     return PolicyEvaluation(pd.DataFrame(rows, columns=list(EPISODE_COLUMNS)), videos)

@@ -1,4 +1,5 @@
-"""The deployable policy: everything needed to act from camera frames, in one directory.
+"""The deployable policy: everything needed to act from the robot's observations, in one
+directory.
 
 On disk::
 
@@ -12,10 +13,11 @@ bounds in the actor), so the directory is self-sufficient. Load it without Kedro
     from fog_pipeline import load_policy
     policy = load_policy("data/06_models/policy")
     policy.reset()
-    action = policy.act(frame)  # frame: uint8 (H, W, 3) camera image
+    action = policy.act(frame, state)  # uint8 (H, W, 3) camera image, float (P,) state
 
 ``act`` filters the latent state with the surrogate's posterior (h from the previous
-state and action, z from the new frame) and returns the actor's deterministic action.
+state and action, z from the new frame and proprioceptive state) and returns the actor's
+deterministic action. A policy trained on a camera-only robot (P = 0) takes no state.
 """
 
 from __future__ import annotations
@@ -43,12 +45,19 @@ class PolicyInfo:
     family: str  # "fog" or "ppo": which trainer made it
     transitions: int  # world-model transitions consumed when it was saved
     frame_shape: tuple[int, int, int]  # (H, W, 3) of the camera frames it expects
+    state_names: tuple[str, ...] = ()  # the proprioception it expects, in order
 
 
 class DeployedPolicy:
-    """A policy that acts on the robot from camera frames: ``reset()``, then ``act(frame)``."""
+    """A policy that acts on the robot from camera frames and proprioception: ``reset()``,
+    then ``act(frame, state)``."""
 
     def __init__(self, surrogate: RSSM, actor: Actor, info: PolicyInfo) -> None:
+        if len(info.state_names) != surrogate.config.proprio_dim:
+            raise ValueError(
+                f"the policy's state_names {info.state_names} do not match its surrogate's "
+                f"proprio_dim {surrogate.config.proprio_dim}"
+            )
         self.surrogate, self.actor, self.info = surrogate.eval(), actor.eval(), info
         self._state: LatentState | None = None
         self._last_action: torch.Tensor | None = None
@@ -66,8 +75,9 @@ class DeployedPolicy:
         self._state, self._last_action = None, None
 
     @torch.no_grad()
-    def act(self, frame: np.ndarray) -> np.ndarray:
-        """The action (A,) for the newest camera frame, uint8 (H, W, 3)."""
+    def act(self, frame: np.ndarray, state: np.ndarray | None = None) -> np.ndarray:
+        """The action (A,) for the newest camera frame, uint8 (H, W, 3), and the robot's
+        proprioceptive state read with it, float (P,) in ``info.state_names`` order."""
         frame = np.asarray(frame)
         if frame.dtype != np.uint8 or frame.shape != tuple(self.info.frame_shape):
             raise ValueError(
@@ -76,14 +86,34 @@ class DeployedPolicy:
                 "policy was trained on"
             )
         pixels = to_model(frame[None])
+        proprio = self._proprio(state)
         if self._state is None:
             h = self.surrogate.initial(1).h
-            state = self.surrogate.posterior(h, pixels)
+            latent = self.surrogate.posterior(h, pixels, proprio)
         else:
-            state = self.surrogate.encode_next(self._state, self._last_action, pixels)
-        action = self.actor.mode(state.feature())
-        self._state, self._last_action = state, action
+            latent = self.surrogate.encode_next(self._state, self._last_action, pixels, proprio)
+        action = self.actor.mode(latent.feature())
+        self._state, self._last_action = latent, action
         return action[0].numpy().astype(np.float32)
+
+    def _proprio(self, state: np.ndarray | None) -> torch.Tensor | None:
+        names = self.info.state_names
+        if not names:
+            if state is not None and np.size(state):
+                raise ValueError(
+                    f"this policy was trained without proprioception; act() got a state of "
+                    f"shape {np.shape(state)}: pass none"
+                )
+            return None
+        if state is None:
+            raise ValueError(f"act() needs the robot's state ({', '.join(names)})")
+        state = np.asarray(state, dtype=np.float32)
+        if state.shape != (len(names),) or not np.all(np.isfinite(state)):
+            raise ValueError(
+                f"act() takes the state as {len(names)} finite floats ({', '.join(names)}), "
+                f"got {state.shape} {state}"
+            )
+        return torch.from_numpy(state)[None]
 
     def save(self, path: str | os.PathLike) -> None:
         with atomic_dir(path) as tmp:
@@ -106,6 +136,7 @@ def load_policy(path: str | os.PathLike) -> DeployedPolicy:
     if info.pop("format", None) != FORMAT:
         raise ValueError(f"{info_path} is not a {FORMAT} bundle")
     info["frame_shape"] = tuple(info["frame_shape"])
+    info["state_names"] = tuple(info.get("state_names", ()))
     return DeployedPolicy(
         load_model(path / "surrogate", RSSM, RSSMConfig),
         load_model(path / "actor", Actor, ActorConfig),

@@ -4,12 +4,15 @@ One iteration, for N imagined environments and a horizon H:
 
 1. Forward. From the current latent states s_t, the actor samples a_t (reparameterised);
    the global model G steps every environment under ``no_grad``; the surrogate's posterior
-   encodes the new frame into the forward state s^fwd_{t+1}; G's reward model gives r^fwd_t.
-2. Backward. The surrogate's transition ŝ_{t+1}, r̂_t = S(s_t, a_t) is evaluated at the
-   forward state with autograd, and the swap keeps G's values with S's gradients:
-   s_{t+1} = ŝ + stop_grad(s^fwd - ŝ), r_t = r̂ + stop_grad(r^fwd - r̂). Environments that
-   end (success or time limit) restart from real contexts with detached states: the
-   gradient graph is cut there.
+   encodes the new observation (frame and proprioception) into the forward state
+   s^fwd_{t+1}; G's reward model gives r^fwd_t, its dense task-progress label.
+2. Backward. The surrogate's transition ŝ_{t+1} = S(s_t, a_t) is evaluated with autograd
+   and the swap keeps G's value with S's gradient: s_{t+1} = ŝ + stop_grad(s^fwd - ŝ). The
+   surrogate's reward head reads that swapped state (the true next state, as DMO
+   recomputes the reward there), and r_t = r̂ + stop_grad(r^fwd - r̂) keeps G's value.
+   A predicted success is absorbing: its remaining return is that of staying at the top
+   reward, γ/(1-γ) more. Environments that end (success or time limit) restart from real
+   contexts with detached states: the gradient graph is cut there.
 3. The actor ascends J = 1/(N H) Σ [Σ_t γ^t (r_t + α Ĥ_t) + γ^H V(s_H)], with Ĥ_t the
    tanh-corrected entropy estimate, offset by the target entropy H̄ and scaled by the span
    up to the uniform policy's entropy (so Ĥ is about 0 at H̄ and 1 at uniform). Its
@@ -17,12 +20,19 @@ One iteration, for N imagined environments and a horizon H:
 4. The critic ensemble regresses TD(λ) targets computed on the forward trajectory with
    a Polyak target network (min over members), for several minibatch epochs.
 5. α follows the entropy towards H̄; the learning rates decay linearly.
-6. The transitions G produced go into a replay buffer, and the surrogate takes a few
-   gradient steps on it: it must follow G where the policy goes, not only where the
-   recorded data was.
+6. The transitions G produced go into a replay buffer (every environment whose sequence
+   did not restart before its last step), and the surrogate takes a few gradient steps
+   on it: it must follow G where the policy goes, not only where the recorded data was.
 7. Optionally (:mod:`.prior`), the actor's loss adds ``prior.weight`` times the negative
    log-likelihood of recorded actions, which keeps the policy near the data where G is
-   trustworthy.
+   trustworthy. The recorded steps' latent features are recomputed with the updated
+   surrogate at every checkpoint (``checkpoint_every`` iterations), so the anchor reads
+   the latent the actor acts on, and a resumed run reads the features an uninterrupted
+   one does.
+
+``reinforcement_weight: 0`` switches FoG's objective off and keeps everything else (the
+same start, anchor, rollouts and surrogate updates): the ablation that measures what the
+first-order gradient itself adds.
 
 ``gradient_source="global"`` runs the same loop with full backpropagation through G's
 sampler and reward model (the expensive reference that FoG replaces); the values are the
@@ -52,7 +62,7 @@ from fog_pipeline.core.policy.actor import Actor
 from fog_pipeline.core.policy.critic import CriticEnsemble, TargetCritic
 from fog_pipeline.core.policy.prior import BehaviourPriorConfig, Demonstrations, behaviour_nll
 from fog_pipeline.core.policy.returns import decoupled, td_lambda
-from fog_pipeline.core.surrogate.rssm import LatentState, straight_through
+from fog_pipeline.core.surrogate.rssm import LatentState
 from fog_pipeline.core.surrogate.training import SequenceReplay, SurrogateTrainer
 from fog_pipeline.core.training_state import (
     resume_training_state,
@@ -75,6 +85,8 @@ class FoGConfig:
     num_envs: Annotated[int, Field(ge=1)] = 16  # N imagined environments
     horizon: Annotated[int, Field(ge=1)] = 16  # H steps per iteration
     gradient_source: GradientSource = "surrogate"
+    # Weight of FoG's objective in the actor loss (0: the anchor-only ablation).
+    reinforcement_weight: Annotated[float, Field(ge=0)] = 1.0
     gamma: Annotated[float, Field(gt=0, le=1)] = 0.99
     lam: Annotated[float, Field(ge=0, le=1)] = 0.95
     actor_lr: Annotated[float, Field(gt=0)] = 2e-3
@@ -148,6 +160,7 @@ class FoGTrainer:
         fingerprint_extra: dict[str, Any] | None = None,
         prior: BehaviourPriorConfig | None = None,
         demonstrations: Demonstrations | None = None,
+        refresh_demonstrations: Callable[[], Demonstrations] | None = None,
     ) -> None:
         if env.num_envs != config.num_envs:
             raise ValueError(
@@ -159,7 +172,13 @@ class FoGTrainer:
         self.prior = prior or BehaviourPriorConfig()
         if self.prior.weight > 0 and demonstrations is None:
             raise ValueError("a behaviour prior weight needs demonstrations to anchor to")
+        if config.reinforcement_weight == 0 and self.prior.weight == 0:
+            raise ValueError(
+                "policy.fog.reinforcement_weight 0 (the anchor-only ablation) needs an anchor: "
+                "set policy.prior.weight > 0"
+            )
         self.demonstrations = demonstrations
+        self.refresh_demonstrations = refresh_demonstrations
         self.target = TargetCritic(critic, config.critic_tau)
         self.actor_optimizer = torch.optim.Adam(
             actor.parameters(), lr=config.actor_lr, betas=config.betas
@@ -226,13 +245,18 @@ class FoGTrainer:
                 group["lr"] = lr * factor
 
     # -- the imagined rollout ------------------------------------------------------------
+    @property
+    def _uses_proprio(self) -> bool:
+        return self.surrogate.config.proprio_dim > 0
+
     @torch.no_grad()
     def _context_states(self, mask: torch.Tensor | None = None) -> LatentState:
         """Latent states filtered over the environments' context windows (no gradient)."""
-        frames, actions = self.env.frames, self.env.past_actions
+        frames, actions, states = self.env.frames, self.env.past_actions, self.env.states
         if mask is not None:
-            frames, actions = frames[mask], actions[mask]
-        posteriors, _ = self.surrogate.observe(frames, actions, sample=False)
+            frames, actions, states = frames[mask], actions[mask], states[mask]
+        proprio = states if self._uses_proprio else None
+        posteriors, _ = self.surrogate.observe(frames, actions, sample=False, proprio=proprio)
         state = posteriors.at(-1)
         return LatentState(h=state.h, z=state.z)
 
@@ -243,12 +267,14 @@ class FoGTrainer:
         along the configured gradient path."""
         if self.config.gradient_source == "global":
             out = self.env.step(action, differentiable=True)
-            return out, self.surrogate.encode_next(state, action, out.frame), out.reward
+            proprio = out.state if self._uses_proprio else None
+            return out, self.surrogate.encode_next(state, action, out.frame, proprio), out.reward
         out = self.env.step(action.detach())
-        with torch.no_grad():
-            forward = self.surrogate.encode_next(state, action, out.frame)
-        predicted, predicted_reward = self.surrogate.predict_step(state, action)
-        return out, straight_through(forward, predicted), decoupled(out.reward, predicted_reward)
+        proprio = out.state if self._uses_proprio else None
+        next_state, predicted_reward = self.surrogate.swapped_step(
+            state, action, out.frame, proprio
+        )
+        return out, next_state, decoupled(out.reward, predicted_reward)
 
     def rollout(self) -> dict[str, Any]:
         """H imagined steps from the current states; the actor objective keeps its graph."""
@@ -264,23 +290,30 @@ class FoGTrainer:
         objective = torch.zeros(env.num_envs, device=self.device)
         discount = torch.ones(env.num_envs, device=self.device)
         features, critic_rewards, dones, entropies, rewards = [], [], [], [], []
-        frames, actions = [], []
-        restarted = torch.zeros(env.num_envs, dtype=torch.bool, device=self.device)
-        for _ in range(config.horizon):
+        frames, proprio, actions, terminals = [], [], [], []
+        # A restart after step t < H - 1 puts two episodes in one recorded sequence; one
+        # after the last step does not (the sequence ends where its episode does).
+        split = torch.zeros(env.num_envs, dtype=torch.bool, device=self.device)
+        # A success is absorbing: staying at the top reward (1) from the next step on.
+        absorbing_value = config.gamma / (1.0 - config.gamma) if config.gamma < 1 else 0.0
+        for t in range(config.horizon):
             feature = state.feature()
             features.append(feature.detach())
             frames.append(env.observation.detach())
+            proprio.append(env.state.detach())
             action, log_prob = self.actor.sample(feature, self.generator)
             actions.append(action.detach())
             entropy = -log_prob
             bonus = alpha * (entropy - self.target_entropy) / self.entropy_span
             out, next_state, reward = self._transition(state, action)
+            terminated, done = out.terminated, out.terminated | out.truncated
+            reward = reward + torch.where(terminated, absorbing_value, 0.0)
             objective = objective + discount * (reward + bonus)
             discount = discount * config.gamma
-            terminated, done = out.terminated, out.terminated | out.truncated
             critic_reward = (reward + bonus).detach()
             if done.any():
-                # Time limits bootstrap from the state reached; successes end the return.
+                # Time limits bootstrap from the state reached; a success's remaining
+                # return is already in its reward.
                 bootstrap = out.truncated & ~terminated
                 value = self.critic.value(next_state.feature())
                 objective = objective + torch.where(bootstrap, discount * value, 0.0)
@@ -291,11 +324,13 @@ class FoGTrainer:
                 discount = torch.where(done, 1.0, discount)
                 env.reset(done)
                 next_state = self._restart(done, next_state)
-                restarted |= done
+                if t < config.horizon - 1:
+                    split |= done
             critic_rewards.append(critic_reward)
             dones.append(done.float())
             entropies.append(entropy.detach())
             rewards.append(out.reward.detach())
+            terminals.append(terminated.float())
             state = next_state
         objective = objective + discount * self.critic.value(state.feature())
         features.append(state.feature().detach())
@@ -306,10 +341,12 @@ class FoGTrainer:
             "critic_rewards": torch.stack(critic_rewards),  # (H, N)
             "dones": torch.stack(dones),
             "entropies": torch.stack(entropies),
-            "rewards": torch.stack(rewards),
+            "rewards": torch.stack(rewards),  # (H, N) G's progress labels
+            "terminals": torch.stack(terminals),  # (H, N) predicted successes
             "frames": torch.stack(frames, dim=1),  # (N, H, C, H, W)
+            "proprio": torch.stack(proprio, dim=1),  # (N, H, P)
             "actions": torch.stack(actions, dim=1),  # (N, H, A)
-            "restarted": restarted,
+            "split": split,  # (N,) the sequence holds a restart before its last step
         }
 
     def _restart(self, mask: torch.Tensor, state: LatentState) -> LatentState:
@@ -341,16 +378,18 @@ class FoGTrainer:
         return float(np.mean(losses))
 
     def _surrogate_update(self, rollout: dict[str, Any]) -> dict[str, float]:
-        """Store G's transitions from environments that did not restart; train S on replay."""
+        """Store G's sequences that hold one episode each; train S on replay."""
         if self.surrogate_trainer is None or self.config.surrogate_updates == 0:
             return {}
-        kept = ~rollout["restarted"]
+        kept = ~rollout["split"]
         if kept.any():
             self.replay.add(
                 {
                     "frames": torch.from_numpy(to_uint8(rollout["frames"][kept])),
+                    "proprio": rollout["proprio"][kept].cpu(),
                     "actions": rollout["actions"][kept].cpu(),
                     "rewards": rollout["rewards"].T[kept].cpu(),
+                    "continues": 1.0 - rollout["terminals"].T[kept].cpu(),
                 }
             )
         if len(self.replay) == 0:
@@ -361,7 +400,21 @@ class FoGTrainer:
             for _ in range(self.config.surrogate_updates)
         ]
         self.surrogate.eval().requires_grad_(False)
-        return {"surrogate_loss": float(np.mean([m["loss"] for m in losses]))}
+        return {
+            "surrogate_loss": float(np.mean([m["loss"] for m in losses])),
+            "replay_sequences": float(len(self.replay)),
+        }
+
+    def _refresh_due(self) -> bool:
+        """Whether the anchor's features must be recomputed now (see the module docstring)."""
+        return (
+            self.refresh_demonstrations is not None
+            and self.prior.weight > 0
+            and self.surrogate_trainer is not None
+            and self.config.surrogate_updates > 0
+            and self.step > 0
+            and self.step % self.config.checkpoint_every == 0
+        )
 
     def train_iteration(self) -> dict[str, float]:
         config = self.config
@@ -369,7 +422,7 @@ class FoGTrainer:
         self.surrogate.eval().requires_grad_(False)
         rollout = self.rollout()
         actor_loss = -rollout["objective"].mean() / config.horizon
-        total = actor_loss
+        total = config.reinforcement_weight * actor_loss
         metrics = {"actor_loss": actor_loss.item()}
         if self.prior.weight > 0:
             batch = self.demonstrations.sample(self.prior.batch_size, self.generator)
@@ -402,6 +455,8 @@ class FoGTrainer:
         self.alpha_optimizer.step()
         metrics.update(self._surrogate_update(rollout))
         self.step += 1
+        if self._refresh_due():
+            self.demonstrations = self.refresh_demonstrations()
         metrics.update(
             imagined_return=float(rollout["objective"].mean().detach()),
             imagined_reward=float(rollout["rewards"].mean()),
@@ -532,6 +587,8 @@ class FoGTrainer:
         if step is None:
             return False
         self.step = step
+        if self._refresh_due():
+            self.demonstrations = self.refresh_demonstrations()
         return True
 
     def fit(

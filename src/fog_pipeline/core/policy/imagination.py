@@ -1,8 +1,8 @@
 """What the policy learned to do inside the model: imagined episodes, drawn as frames.
 
 The deployed bundle acts on the global model's own frames exactly as it would on the
-robot's camera (``reset()`` / ``act(frame)``); each panel shows the imagined frame and
-the reward the global model predicts for reaching it.
+robot's camera and proprioception (``reset()`` / ``act(frame, state)``); each panel shows
+the imagined frame and the reward (task progress) the global model predicts for it.
 """
 
 from __future__ import annotations
@@ -24,12 +24,18 @@ def imagine_episodes(
     environment). Returns frames uint8 (N, steps + 1, H, W, 3) and rewards (N, steps)."""
     env.reset()
     policies = [policy_copy(policy) for _ in range(env.num_envs)]
-    frames = [to_uint8(env.observation)]
+    frames, states = [to_uint8(env.observation)], env.state.cpu().numpy()
     rewards = []
     for _ in range(steps):
-        actions = np.stack([p.act(frame) for p, frame in zip(policies, frames[-1], strict=True)])
+        actions = np.stack(
+            [
+                p.act(frame, state)
+                for p, frame, state in zip(policies, frames[-1], states, strict=True)
+            ]
+        )
         out = env.step(torch.as_tensor(actions, device=env.device))
         frames.append(to_uint8(out.frame))
+        states = out.state.cpu().numpy()
         rewards.append(out.reward.cpu().numpy())
     return np.stack(frames, axis=1), np.stack(rewards, axis=1)
 

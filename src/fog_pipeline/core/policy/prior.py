@@ -89,7 +89,10 @@ def demonstrations(surrogate: RSSM, data: TrainingSet, split: str = "train") -> 
         span = slice(int(offset), int(offset) + int(length))
         frames = to_model(np.asarray(data.frames[span]))[None].to(device)
         taken = torch.as_tensor(np.array(data.actions[span]), device=device)[None]
-        posteriors, _ = surrogate.observe(frames, taken, sample=False)
+        proprio = None
+        if surrogate.config.proprio_dim:
+            proprio = torch.as_tensor(np.array(data.state[span]), device=device)[None]
+        posteriors, _ = surrogate.observe(frames, taken, sample=False, proprio=proprio)
         features.append(posteriors.feature()[0])
         actions.append(taken[0])
     return Demonstrations(torch.cat(features), torch.cat(actions))

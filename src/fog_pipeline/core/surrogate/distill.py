@@ -54,11 +54,12 @@ def ou_actions(
 def world_model_rollouts(
     env: WorldModelEnv, config: RolloutConfig, seed: int, progress: bool = True
 ) -> dict[str, np.ndarray]:
-    """Sequences (frames uint8 (N, T, H, W, 3), actions (N, T, A), rewards (N, T),
-    continues (N, T)) in the layout of the recorded data: frames[t] is seen before
-    actions[t], rewards[t] follows it."""
+    """Sequences (frames uint8 (N, T, H, W, 3), proprio (N, T, P), actions (N, T, A),
+    rewards (N, T): G's progress labels, continues (N, T)) in the layout of the recorded
+    data: frames[t] and proprio[t] are seen before actions[t], rewards[t] follows it."""
     rng = np.random.default_rng(seed)
-    out: dict[str, list[np.ndarray]] = {"frames": [], "actions": [], "rewards": [], "continues": []}
+    keys = ("frames", "proprio", "actions", "rewards", "continues")
+    out: dict[str, list[np.ndarray]] = {key: [] for key in keys}
     batches = -(-config.sequences // config.batch_size)
     action_dim = len(env.action_low)
     for _ in tqdm(range(batches), desc="world-model rollouts", unit="batch", disable=not progress):
@@ -71,13 +72,15 @@ def world_model_rollouts(
             config.action_reversion,
             config.action_sigma,
         )
-        frames, rewards, continues = [env.observation], [], []
+        frames, states, rewards, continues = [env.observation], [env.state], [], []
         for t in range(config.length):
             step = env.step(torch.as_tensor(actions[:, t], device=env.device))
             rewards.append(step.reward)
             continues.append(1.0 - step.terminated.float())
             frames.append(step.frame)
+            states.append(step.state)
         out["frames"].append(to_uint8(torch.stack(frames[:-1], dim=1).cpu()))
+        out["proprio"].append(torch.stack(states[:-1], dim=1).cpu().numpy())
         out["actions"].append(actions)
         out["rewards"].append(torch.stack(rewards, dim=1).cpu().numpy())
         out["continues"].append(torch.stack(continues, dim=1).cpu().numpy())

@@ -16,7 +16,7 @@ every call, ``Denoiser.sample(frames, actions, noise=noise)``; a fresh draw per 
 the difference quotient into noise / (2 eps).
 
 Comparing in the surrogate's latent space: f_S(a) = ``rssm.predict(s, a).z`` against
-f_G(a) = ``rssm.encode_next(s, a, G(a)).z`` (the global model's next frame, encoded) is
+f_G(a) = ``rssm.encode_next(s, a, G(a)).z`` (the global model's next observation, encoded) is
 exactly the pair FoG's swap combines (:func:`latent_transition_cosine`). h_{t+1} is the
 same function of (s, a) in both, so only z is compared: including h would inflate the
 cosine with a part that agrees by construction.
@@ -162,15 +162,16 @@ def latent_transition_cosine(
     model: RSSM,
     state: LatentState,
     action: torch.Tensor,
-    next_frame_fn: Fn,
+    next_observation_fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]],
     direction: torch.Tensor,
     eps: float = 1e-3,
 ) -> torch.Tensor:
     """Per-sample cosine (B,) of d z_{t+1} / d a along ``direction``: surrogate vs global.
 
     Surrogate: ``model.predict(state, a).z``. Global: ``model.encode_next(state, a,
-    next_frame_fn(a)).z``, with ``next_frame_fn`` the global model's next frame (B, C, H,
-    W) for actions (B, A); it must be deterministic in a (fix the sampler's noise).
+    *next_observation_fn(a)).z``, with ``next_observation_fn`` the global model's next
+    frame (B, C, H, W) and proprioception (B, P) (or None) for actions (B, A); it must be
+    deterministic in a (fix the sampler's noise).
     """
     state = state.detach()
 
@@ -178,6 +179,6 @@ def latent_transition_cosine(
         return model.predict(state, a).z
 
     def global_(a: torch.Tensor) -> torch.Tensor:
-        return model.encode_next(state, a, next_frame_fn(a)).z
+        return model.encode_next(state, a, *next_observation_fn(a)).z
 
     return directional_cosine(surrogate, global_, action, direction, eps)

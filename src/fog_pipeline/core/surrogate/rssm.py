@@ -5,7 +5,8 @@ is taken after it, ``rewards[t]`` is the label logged after ``actions[t]`` (it d
 ``frames[t+1]``). The latent state is s_t = (h_t, z_t):
 
     h_{t+1} = f(h_t, z_t, a_t)          layer-normalised GRU on an MLP of [z_t, a_t]
-    q(z_t | h_t, e_t),  e_t = enc(x_t)  posterior (encoder on the frame)
+    q(z_t | h_t, e_t),  e_t = [enc(x_t), p_t]  posterior (encoder on the frame, and the
+                                        robot's proprioception p_t where it logs any)
     p(z_t | h_t)                        prior
 
 with h_0 = 0. The stochastic latent z is a diagonal Gaussian (mean, softplus std +
@@ -29,7 +30,9 @@ cross-entropy against the soft label, like the global reward model. The continua
 head (1 - terminal, on the same predicted next state) sees a detached feature in the
 loss and starts near "always continues": our data has almost no terminals, so it can
 neither shape the latent nor add much loss. A conv decoder reconstructs x_t from
-[h_t, z_t] (summed squared error) so that the latent keeps the frame's information.
+[h_t, z_t] (summed squared error) so that the latent keeps the frame's information, and
+a linear head reconstructs p_t (summed squared error, weighted ``proprio_weight``), so
+that it keeps the robot's own configuration too.
 
 KL: balanced as in DreamerV2 (``kl_balance`` of the gradient trains the prior towards
 the stop-gradient posterior, the rest regularises the posterior towards the
@@ -69,6 +72,7 @@ class RSSMConfig:
     frame_width: Annotated[int, Field(ge=4)] = 32
     channels: Annotated[int, Field(ge=1)] = 3
     action_dim: Annotated[int, Field(ge=1)] = 2
+    proprio_dim: Annotated[int, Field(ge=0)] = 0  # P: proprioception (0: camera only)
     deter: Annotated[int, Field(ge=1)] = 192  # size of h
     stoch: Annotated[int, Field(ge=1)] = 32  # size of z
     hidden: Annotated[int, Field(ge=1)] = 192  # width of every MLP
@@ -88,6 +92,9 @@ class RSSMConfig:
     # pusher covers a few pixels of a 32x32 frame; unweighted, the latent barely encodes
     # where it is, and a policy acting on the latent cannot aim it at the block.
     recon_change_weight: Annotated[float, Field(ge=0.0)] = 0.0
+    # Proprioception has P numbers against the frame's thousands of pixels: its summed
+    # squared error (in normalised units) is scaled up to matter in the loss.
+    proprio_weight: Annotated[float, Field(ge=0.0)] = 100.0
     reward_weight: Annotated[float, Field(ge=0.0)] = 1.0
     cont_weight: Annotated[float, Field(ge=0.0)] = 1.0
     # Train the recurrence on reparameterised posterior samples (else on posterior means).
@@ -303,8 +310,12 @@ class RSSM(ActionNormalizedModule):
         self.cell = _NormGRUCell(config.hidden, config.deter)
         self.prior_net = _mlp(config.deter, config.hidden, 2 * config.stoch, layers=1)
         self.posterior_net = _mlp(
-            config.deter + self.encoder.out_dim, config.hidden, 2 * config.stoch, layers=1
+            config.deter + self.encoder.out_dim + config.proprio_dim,
+            config.hidden,
+            2 * config.stoch,
+            layers=1,
         )
+        self.proprio_head = nn.Linear(features, config.proprio_dim) if config.proprio_dim else None
         self.reward_head = _mlp(features, config.hidden, 1, layers=2)
         self.cont_head = _mlp(features, config.hidden, 1, layers=1)
         with torch.no_grad():
@@ -342,9 +353,16 @@ class RSSM(ActionNormalizedModule):
                 f"{frames.dtype} (convert uint8 data with world_model.frames.to_model)"
             )
 
-    def embed(self, frames: torch.Tensor) -> torch.Tensor:
-        """Encoder features e of frames (..., C, H, W)."""
-        return self.encoder(frames)
+    def embed(self, frames: torch.Tensor, proprio: torch.Tensor | None = None) -> torch.Tensor:
+        """Observation features e of frames (..., C, H, W) and proprioception (..., P)."""
+        embed = self.encoder(frames)
+        if not self.config.proprio_dim:
+            return embed
+        expected = (*frames.shape[:-3], self.config.proprio_dim)
+        if proprio is None or tuple(proprio.shape) != expected:
+            got = None if proprio is None else tuple(proprio.shape)
+            raise ValueError(f"proprio must be {expected} (the robot's state), got {got}")
+        return torch.cat([embed, proprio.to(embed.dtype)], dim=-1)
 
     # -- states ------------------------------------------------------------------------
     def initial(self, batch: int, device: torch.device | str | None = None) -> LatentState:
@@ -354,10 +372,12 @@ class RSSM(ActionNormalizedModule):
         mean, std = self._prior(h)
         return LatentState(h, mean, mean, std)
 
-    def posterior(self, h: torch.Tensor, frame: torch.Tensor) -> LatentState:
-        """(h, posterior mean of z given the frame (B, C, H, W))."""
+    def posterior(
+        self, h: torch.Tensor, frame: torch.Tensor, proprio: torch.Tensor | None = None
+    ) -> LatentState:
+        """(h, posterior mean of z given the frame (B, C, H, W) and proprioception (B, P))."""
         self._check_frames(frame, lead=1)
-        mean, std = self._posterior(h, self.embed(frame))
+        mean, std = self._posterior(h, self.embed(frame, proprio))
         return LatentState(h, mean, mean, std)
 
     def predict(self, state: LatentState, action: torch.Tensor) -> LatentState:
@@ -368,10 +388,15 @@ class RSSM(ActionNormalizedModule):
         return LatentState(h, mean, mean, std)
 
     def encode_next(
-        self, state: LatentState, action: torch.Tensor, next_frame: torch.Tensor
+        self,
+        state: LatentState,
+        action: torch.Tensor,
+        next_frame: torch.Tensor,
+        next_proprio: torch.Tensor | None = None,
     ) -> LatentState:
-        """s_{t+1} = (h_{t+1}, posterior mean of z_{t+1} given ``next_frame`` (B, C, H, W))."""
-        return self.posterior(self._transition(state.h, state.z, action), next_frame)
+        """s_{t+1} = (h_{t+1}, posterior mean of z_{t+1} given ``next_frame`` (B, C, H, W)
+        and ``next_proprio`` (B, P))."""
+        return self.posterior(self._transition(state.h, state.z, action), next_frame, next_proprio)
 
     def imagine(self, state: LatentState, actions: torch.Tensor) -> LatentState:
         """Open-loop prior rollout: the K states after ``state`` under ``actions`` (B, K, A),
@@ -389,17 +414,19 @@ class RSSM(ActionNormalizedModule):
         state: LatentState | None = None,
         sample: bool | None = None,
         generator: torch.Generator | None = None,
+        proprio: torch.Tensor | None = None,
     ) -> tuple[LatentState, LatentState]:
         """Filter a sequence: ``(posteriors, priors)``, each with (B, T, ...) fields.
 
-        ``frames`` (B, T, C, H, W); ``actions`` (B, T, A) or (B, T-1, A) (the last action
+        ``frames`` (B, T, C, H, W); ``proprio`` (B, T, P) when ``config.proprio_dim`` > 0;
+        ``actions`` (B, T, A) or (B, T-1, A) (the last action
         leads outside the window, so it may be left out). The posterior at t uses x_t and
         h_t; the step from t to t+1 uses its z and a_t. ``state``: its h is h_0 at
         ``frames[:, 0]`` (its z is not used); default :meth:`initial`. Posterior z are
         reparameterised samples when ``sample`` (default: in train mode with
         ``config.sample_posterior``), else means; prior z are means.
         """
-        posteriors, priors, _ = self._observe(frames, actions, state, sample, generator)
+        posteriors, priors, _ = self._observe(frames, actions, state, sample, generator, proprio)
         return posteriors, priors
 
     def _observe(
@@ -409,6 +436,7 @@ class RSSM(ActionNormalizedModule):
         state: LatentState | None,
         sample: bool | None,
         generator: torch.Generator | None,
+        proprio: torch.Tensor | None = None,
     ) -> tuple[LatentState, LatentState, torch.Tensor | None]:
         """As :meth:`observe`, plus h after the last action when there is one per frame."""
         self._check_frames(frames, lead=2)
@@ -429,7 +457,7 @@ class RSSM(ActionNormalizedModule):
         if sample is None:
             sample = self.training and self.config.sample_posterior
         h = self.initial(batch, frames.device).h if state is None else state.h
-        embeds = self.embed(frames)
+        embeds = self.embed(frames, proprio)
         noise = None
         if sample:
             shape = (batch, steps, self.config.stoch)
@@ -460,6 +488,26 @@ class RSSM(ActionNormalizedModule):
         next_state = self.predict(state, action)
         return next_state, torch.sigmoid(self.reward_logit_of_next(next_state))
 
+    def swapped_step(
+        self,
+        state: LatentState,
+        action: torch.Tensor,
+        next_frame: torch.Tensor,
+        next_proprio: torch.Tensor | None = None,
+    ) -> tuple[LatentState, torch.Tensor]:
+        """FoG's next state and reward for the global model's next observation.
+
+        The state has the value of :meth:`encode_next` (G's frame, encoded) and the
+        gradient of :meth:`predict` (:func:`straight_through`); the reward head reads that
+        swapped state, so the reward gradient is the head's at the true next state, chained
+        through the surrogate's dynamics (DMO recomputes the reward on the true next state
+        the same way), rather than the head's at the surrogate's own prediction.
+        """
+        with torch.no_grad():
+            forward = self.encode_next(state, action, next_frame, next_proprio)
+        swapped = straight_through(forward, self.predict(state, action))
+        return swapped, torch.sigmoid(self.reward_logit_of_next(swapped))
+
     def continuation(self, state: LatentState) -> torch.Tensor:
         """Logit (...,) that ``state`` is not terminal. Trained on predicted next states:
         ``continuation(predict(s_t, a_t))`` predicts ``continues[t]``."""
@@ -468,6 +516,13 @@ class RSSM(ActionNormalizedModule):
     def decode(self, state: LatentState) -> torch.Tensor:
         """The frame (..., C, H, W) reconstructed from [h, z] (unbounded; ~[-1, 1])."""
         return self.decoder(state.feature())
+
+    def decode_proprio(self, state: LatentState) -> torch.Tensor:
+        """The proprioception (..., P) reconstructed from [h, z] (P = 0: empty)."""
+        feature = state.feature()
+        if self.proprio_head is None:
+            return feature.new_zeros(*feature.shape[:-1], 0)
+        return self.proprio_head(feature)
 
     # -- training ----------------------------------------------------------------------
     def loss(
@@ -478,17 +533,19 @@ class RSSM(ActionNormalizedModule):
         continues: torch.Tensor | None = None,
         state: LatentState | None = None,
         generator: torch.Generator | None = None,
+        proprio: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss and its parts (detached scalars) on a batch of sequences.
 
-        ``frames`` (B, T, C, H, W) float in [-1, 1]; ``actions`` (B, T', A) with T' = T or
+        ``frames`` (B, T, C, H, W) float in [-1, 1]; ``proprio`` (B, T, P) when
+        ``config.proprio_dim`` > 0; ``actions`` (B, T', A) with T' = T or
         T - 1; ``rewards`` and ``continues`` (B, T') (``continues`` defaults to ones).
         Reconstruction (squared error summed over pixels, mean over B, T) and KL act on
         the T frames; reward and continuation on the T' transitions, read from the
         predicted next state (h_{t+1}, prior mean), as :meth:`reward` computes them.
         """
         config = self.config
-        posts, priors, h_last = self._observe(frames, actions, state, None, generator)
+        posts, priors, h_last = self._observe(frames, actions, state, None, generator, proprio)
         transitions = actions.shape[1]
         if tuple(rewards.shape) != tuple(actions.shape[:2]):
             raise ValueError(
@@ -509,6 +566,9 @@ class RSSM(ActionNormalizedModule):
             weight = 1.0 + config.recon_change_weight * change
             error = torch.cat([error[:, :1], error[:, 1:] * weight], dim=1)
         recon = error.sum((-3, -2, -1)).mean()
+        proprio_recon = torch.zeros((), device=frames.device)
+        if self.proprio_head is not None:
+            proprio_recon = (self.decode_proprio(posts) - proprio).square().sum(-1).mean()
         kl_term, kl_value = kl_loss(
             posts.mean,
             posts.std,
@@ -534,6 +594,7 @@ class RSSM(ActionNormalizedModule):
 
         total = (
             config.recon_weight * recon
+            + config.proprio_weight * proprio_recon
             + config.kl_scale * kl_term
             + config.reward_weight * reward_term
             + config.cont_weight * cont_term
@@ -542,6 +603,7 @@ class RSSM(ActionNormalizedModule):
             reward_mse = (torch.sigmoid(reward_logit) - rewards).square().mean()
             parts = {
                 "recon": recon.detach(),
+                "proprio_recon": proprio_recon.detach(),
                 "kl": kl_value,
                 "kl_loss": kl_term.detach(),
                 "reward_bce": reward_term.detach(),
@@ -554,7 +616,11 @@ class RSSM(ActionNormalizedModule):
 
     @torch.no_grad()
     def open_loop_mse(
-        self, frames: torch.Tensor, actions: torch.Tensor, context: int = 1
+        self,
+        frames: torch.Tensor,
+        actions: torch.Tensor,
+        context: int = 1,
+        proprio: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Per-horizon-step frame MSE (K,) of open-loop predictions.
 
@@ -563,7 +629,12 @@ class RSSM(ActionNormalizedModule):
         """
         if not 1 <= context < frames.shape[1]:
             raise ValueError(f"context must be in [1, T-1], got {context} for T={frames.shape[1]}")
-        posts, _ = self.observe(frames[:, :context], actions[:, : context - 1], sample=False)
+        posts, _ = self.observe(
+            frames[:, :context],
+            actions[:, : context - 1],
+            sample=False,
+            proprio=None if proprio is None else proprio[:, :context],
+        )
         start = posts.at(context - 1)
         imagined = self.imagine(start, actions[:, context - 1 : frames.shape[1] - 1])
         error = (self.decode(imagined) - frames[:, context:]).square()

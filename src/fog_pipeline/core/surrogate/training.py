@@ -12,7 +12,9 @@ seed continues from there.
 Batches are dicts of (B, T, ...) tensors or arrays: ``frames`` uint8 (B, T, H, W, 3) in
 the data layout, or float (B, T, 3, H, W) in [-1, 1] in the model layout; ``actions``
 (B, T', A) with T' = T or T - 1; ``rewards`` (B, T'); optional ``continues`` (B, T')
-(1 - terminal; ones when absent).
+(1 - terminal; ones when absent); ``proprio`` (B, T, P), the robot's proprioception,
+when the surrogate has ``proprio_dim`` > 0. The surrogate's reward is the reward the
+policy optimises: the dense task-progress label.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def prepare_batch(batch: Batch, device: torch.device | str) -> dict[str, torch.T
     else:
         frames = frames.to(device=device, dtype=torch.float32)
     out = {"frames": frames}
-    for key in ("actions", "rewards", "continues"):
+    for key in ("actions", "rewards", "continues", "proprio"):
         if key in batch:
             out[key] = _tensor(batch[key]).to(device=device, dtype=torch.float32)
     return out
@@ -98,12 +100,14 @@ def _tensor(value: Any) -> torch.Tensor:
 
 
 def batch_from_windows(windows: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """A surrogate batch from :meth:`TrainingSet.windows` (continues = 1 - success)."""
+    """A surrogate batch from :meth:`TrainingSet.windows`: rewards are the progress
+    labels, continues = 1 - success."""
     return {
         "frames": windows["frames"],
         "actions": windows["actions"],
-        "rewards": windows["rewards"],
+        "rewards": windows["progress"],
         "continues": 1.0 - windows["success"].astype(np.float32),
+        "proprio": windows["state"],
     }
 
 
@@ -217,6 +221,7 @@ class SurrogateTrainer:
             tensors["rewards"],
             tensors.get("continues"),
             generator=self.generator,
+            proprio=tensors.get("proprio"),
         )
         metrics = {"loss": loss.item(), **{k: float(v) for k, v in parts.items()}}
         self._guard(metrics)
@@ -249,7 +254,11 @@ class SurrogateTrainer:
         was_training = self.model.training
         self.model.eval()
         loss, parts = self.model.loss(
-            tensors["frames"], tensors["actions"], tensors["rewards"], tensors.get("continues")
+            tensors["frames"],
+            tensors["actions"],
+            tensors["rewards"],
+            tensors.get("continues"),
+            proprio=tensors.get("proprio"),
         )
         self.model.train(was_training)
         return {"loss": loss.item(), **{k: float(v) for k, v in parts.items()}}

@@ -7,7 +7,8 @@ wraps it:
     D(x; sigma) = c_skip(sigma) * x + c_out(sigma) * F(c_in(sigma) * x, c_noise(sigma))
 
 Context frames are stacked on channels with the scaled noisy next frame; the noise level
-enters as the U-Net's timestep and the normalised past actions, through an MLP, as its
+enters as the U-Net's timestep and the normalised past actions and proprioceptive states
+s_{t-L+1..t} (when the robot logs any), through an MLP, as its
 ``class_embed_type="identity"`` embedding (summed with the timestep embedding).
 Sampling runs a few deterministic Euler steps of the probability-flow ODE on Karras'
 sigma schedule; it is differentiable, so BPTT through the sampler is possible.
@@ -38,6 +39,7 @@ class DenoiserConfig:
     channels: Annotated[int, Field(ge=1)] = 3
     context: Annotated[int, Field(ge=1)] = 4  # L: frames and actions of context
     action_dim: Annotated[int, Field(ge=1)] = 2
+    state_dim: Annotated[int, Field(ge=0)] = 0  # P: proprioception (0: camera only)
     # (32, 64, 64), one layer per block, no attention: ~1.1 M parameters, ~0.3 s per
     # batch-32 train step at 32x32 on 2 CPU cores (measured; see ECOSYSTEM-NOTES).
     block_out_channels: tuple[Annotated[int, Field(ge=1)], ...] = (32, 64, 64)
@@ -100,7 +102,9 @@ class Denoiser(ActionNormalizedModule):
         )
         width = config.action_embed_dim
         self.action_embedding = nn.Sequential(
-            nn.Linear(config.context * config.action_dim, width), nn.SiLU(), nn.Linear(width, width)
+            nn.Linear(config.context * (config.action_dim + config.state_dim), width),
+            nn.SiLU(),
+            nn.Linear(width, width),
         )
         self._register_action_stats(config.action_dim)
 
@@ -117,9 +121,12 @@ class Denoiser(ActionNormalizedModule):
         return c_skip, c_out, c_in, c_noise
 
     def _condition(
-        self, context_frames: torch.Tensor, context_actions: torch.Tensor
+        self,
+        context_frames: torch.Tensor,
+        context_actions: torch.Tensor,
+        context_states: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Context frames stacked on channels, and the action embedding."""
+        """Context frames stacked on channels, and the action (and state) embedding."""
         config = self.config
         frames_shape = (config.context, config.channels, config.frame_height, config.frame_width)
         if tuple(context_frames.shape[1:]) != frames_shape:
@@ -132,8 +139,14 @@ class Denoiser(ActionNormalizedModule):
                 f"context_actions must be (B, {config.context}, {config.action_dim}), "
                 f"got {tuple(context_actions.shape)}"
             )
-        actions = self.normalize_action(context_actions)
-        return context_frames.flatten(1, 2), self.action_embedding(actions.flatten(1))
+        inputs = self.normalize_action(context_actions).flatten(1)
+        if config.state_dim:
+            expected = (context_frames.shape[0], config.context, config.state_dim)
+            if context_states is None or tuple(context_states.shape) != expected:
+                got = None if context_states is None else tuple(context_states.shape)
+                raise ValueError(f"context_states must be {expected}, got {got}")
+            inputs = torch.cat([inputs, context_states.flatten(1).to(inputs.dtype)], dim=1)
+        return context_frames.flatten(1, 2), self.action_embedding(inputs)
 
     def _network(
         self, noisy: torch.Tensor, sigma: torch.Tensor, condition: tuple[torch.Tensor, torch.Tensor]
@@ -159,21 +172,25 @@ class Denoiser(ActionNormalizedModule):
         sigma: torch.Tensor | float,
         context_frames: torch.Tensor,
         context_actions: torch.Tensor,
+        context_states: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Denoised estimate D(x; sigma) of the next frame (B, C, H, W).
 
         ``noisy_next`` (B, C, H, W); ``sigma`` (B,) or a scalar; ``context_frames``
-        (B, L, C, H, W) in [-1, 1]; ``context_actions`` (B, L, A) raw (normalised here).
+        (B, L, C, H, W) in [-1, 1]; ``context_actions`` (B, L, A) raw (normalised here);
+        ``context_states`` (B, L, P), required when ``config.state_dim`` > 0.
         """
         sigma = torch.as_tensor(sigma, dtype=noisy_next.dtype, device=noisy_next.device)
         sigma = sigma.expand(noisy_next.shape[0])
-        return self._denoise(noisy_next, sigma, self._condition(context_frames, context_actions))
+        condition = self._condition(context_frames, context_actions, context_states)
+        return self._denoise(noisy_next, sigma, condition)
 
     def loss(
         self,
         next_frame: torch.Tensor,
         context_frames: torch.Tensor,
         context_actions: torch.Tensor,
+        context_states: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """EDM loss: E[lambda(sigma) * |D(x + sigma*n; sigma) - x|^2], ln sigma ~ N(p_mean, p_std).
@@ -190,7 +207,8 @@ class Denoiser(ActionNormalizedModule):
         noisy = next_frame + sigma[:, None, None, None] * noise
         c_skip, c_out, _, _ = self.preconditioning(sigma)
         target = (next_frame - c_skip[:, None, None, None] * noisy) / c_out[:, None, None, None]
-        raw = self._network(noisy, sigma, self._condition(context_frames, context_actions))
+        condition = self._condition(context_frames, context_actions, context_states)
+        raw = self._network(noisy, sigma, condition)
         return (raw.float() - target).square().mean()
 
     def sigmas(self, steps: int | None = None) -> torch.Tensor:
@@ -209,6 +227,7 @@ class Denoiser(ActionNormalizedModule):
         self,
         context_frames: torch.Tensor,
         context_actions: torch.Tensor,
+        context_states: torch.Tensor | None = None,
         steps: int | None = None,
         noise: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
@@ -220,7 +239,7 @@ class Denoiser(ActionNormalizedModule):
         Gradients flow: wrap the call in ``torch.no_grad()`` when none are needed.
         """
         config = self.config
-        condition = self._condition(context_frames, context_actions)
+        condition = self._condition(context_frames, context_actions, context_states)
         batch = context_frames.shape[0]
         if noise is None:
             shape = (batch, config.channels, config.frame_height, config.frame_width)

@@ -4,8 +4,10 @@
   vs real frames, beside the copy-the-last-frame baseline on the same windows. Few pixels
   change per step at low resolution, so whole-frame numbers flatter copy-last; the error
   on the pixels that really changed, as a ratio to copy-last's, shows the dynamics.
-- The reward model on real transitions: MAE against the label (and against predicting
-  the training mean), success accuracy and AUROC.
+- The proprioceptive state along the same rollouts: per-step MSE of G's predicted state
+  against the recorded one, beside holding the last state.
+- The reward model on real transitions: MAE of the reward and of the progress label
+  (and of predicting the training mean), success accuracy and AUROC.
 """
 
 from __future__ import annotations
@@ -60,8 +62,10 @@ def open_loop_rollouts(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Imagine ``horizon`` frames from real contexts of validation episodes.
 
-    Returns ``(real, imagined)`` as float arrays in [0, 1]: real (n, L + horizon, H, W, 3)
-    with the context first, imagined (n, horizon, H, W, 3).
+    Returns ``(real, imagined, state_errors)``: frames as float arrays in [0, 1], real
+    (n, L + horizon, H, W, 3) with the context first, imagined (n, horizon, H, W, 3);
+    ``state_errors`` (n, horizon, 2) holds the squared error of G's state (summed over P)
+    and of holding the last context state, per window and step (zeros when P = 0).
     """
     context = model.context
     starts = data.window_starts("val", context + horizon)
@@ -74,26 +78,49 @@ def open_loop_rollouts(
     chosen = np.sort(rng.choice(starts, size=min(n_windows, len(starts)), replace=False))
     windows = data.windows(chosen, context + horizon)
     generator = torch.Generator(device).manual_seed(seed)
-    imagined = []
+    imagined, state_errors = [], []
     for begin in range(0, len(chosen), batch_size):
-        frames = to_model(windows["frames"][begin : begin + batch_size]).to(device)
-        actions = torch.as_tensor(windows["actions"][begin : begin + batch_size], device=device)
-        context_frames = frames[:, :context]
-        steps = []
+        batch = slice(begin, begin + batch_size)
+        frames = to_model(windows["frames"][batch]).to(device)
+        actions = torch.as_tensor(windows["actions"][batch], device=device)
+        states = torch.as_tensor(windows["state"][batch], device=device)
+        context_frames, context_states = frames[:, :context], states[:, :context]
+        steps, errors = [], []
         for k in range(horizon):
             with autocast(device, precision):
-                frame = model.denoiser.sample(
-                    context_frames, actions[:, k : k + context], generator=generator
-                ).float()
+                out = model.step(
+                    context_frames, actions[:, k : k + context], context_states, generator=generator
+                )
+            frame, state = out.frame.float(), out.state.float()
+            truth = states[:, context + k]
+            errors.append(
+                torch.stack(
+                    [
+                        (state - truth).square().sum(-1),
+                        (states[:, context - 1] - truth).square().sum(-1),
+                    ],
+                    dim=-1,
+                )
+            )
             steps.append(frame)
             context_frames = torch.cat([context_frames[:, 1:], frame[:, None]], dim=1)
+            context_states = torch.cat([context_states[:, 1:], state[:, None]], dim=1)
         imagined.append(to_uint8(torch.stack(steps, dim=1).cpu()))
+        state_errors.append(torch.stack(errors, dim=1).cpu().numpy())
     real = windows["frames"].astype(np.float32) / 255.0
-    return real, np.concatenate(imagined).astype(np.float32) / 255.0
+    imagined_frames = np.concatenate(imagined).astype(np.float32) / 255.0
+    return real, imagined_frames, np.concatenate(state_errors)
 
 
-def frame_fidelity(real: np.ndarray, imagined: np.ndarray, context: int) -> dict[str, Any]:
-    """Per-step errors of imagined frames and of copy-last-frame, on the same windows."""
+def frame_fidelity(
+    real: np.ndarray,
+    imagined: np.ndarray,
+    context: int,
+    state_errors: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Per-step errors of imagined frames and of copy-last-frame, on the same windows, and
+    of G's proprioceptive state and of holding the last one (``state_errors`` from
+    :func:`open_loop_rollouts`; left out when None or P = 0)."""
     horizon = imagined.shape[1]
     truth = real[:, context:]
     last_seen = real[:, context - 1 : context]
@@ -106,8 +133,15 @@ def frame_fidelity(real: np.ndarray, imagined: np.ndarray, context: int) -> dict
         copy_mse = copy_err[:, k].mean(axis=(1, 2, 3))
         mask = np.broadcast_to(moved[:, k], model_err[:, k].shape)
         changed = mask.sum()
+        state_entry = {}
+        if state_errors is not None and state_errors.any():
+            state_entry = {
+                "state_mse": float(state_errors[:, k, 0].mean()),
+                "state_mse_hold_last": float(state_errors[:, k, 1].mean()),
+            }
         per_step.append(
             {
+                **state_entry,
                 "k": k + 1,
                 "mse": float(model_mse.mean()),
                 "mse_copy_last": float(copy_mse.mean()),
@@ -128,26 +162,37 @@ def frame_fidelity(real: np.ndarray, imagined: np.ndarray, context: int) -> dict
 def reward_fidelity(
     model: WorldModel, data: TrainingSet, device: torch.device, batch_size: int = 256
 ) -> dict[str, Any]:
-    """Reward-model errors on every real validation transition."""
+    """Reward-model errors on every real validation transition (the recorded next frames
+    and state, so that only the reward model is measured)."""
     frames_needed = model.reward_model.config.frames
-    starts = data.window_starts("val", frames_needed)
-    predictions, successes, labels, flags = [], [], [], []
+    # Windows of R + 1 steps: the labels logged after a_t describe frames[t + 1].
+    starts = data.window_starts("val", frames_needed + 1)
+    columns: dict[str, list[np.ndarray]] = {
+        key: [] for key in ("reward", "progress", "success_prob", "rewards", "labels", "flags")
+    }
     for begin in range(0, len(starts), batch_size):
-        window = data.windows(starts[begin : begin + batch_size], frames_needed)
-        frames = to_model(window["frames"]).to(device)
-        action = torch.as_tensor(window["actions"][:, -2], device=device)
-        reward, success_logit = model.reward_model(frames, action)
-        predictions.append(reward.float().cpu().numpy())
-        successes.append(torch.sigmoid(success_logit.float()).cpu().numpy())
-        labels.append(window["rewards"][:, -2])
-        flags.append(window["success"][:, -2])
-    predicted, label = np.concatenate(predictions), np.concatenate(labels)
-    success_prob, success = np.concatenate(successes), np.concatenate(flags)
-    train_mean = data.meta["stats"]["reward_mean"]
+        window = data.windows(starts[begin : begin + batch_size], frames_needed + 1)
+        frames = to_model(window["frames"][:, 1:]).to(device)
+        state = torch.as_tensor(window["state"][:, -1], device=device)
+        out = model.reward_model(frames, state if model.state_dim else None)
+        columns["reward"].append(out.reward.float().cpu().numpy())
+        columns["progress"].append(out.progress.float().cpu().numpy())
+        columns["success_prob"].append(torch.sigmoid(out.success_logit.float()).cpu().numpy())
+        columns["rewards"].append(window["rewards"][:, -2])
+        columns["labels"].append(window["progress"][:, -2])
+        columns["flags"].append(window["success"][:, -2])
+    joined = {key: np.concatenate(values) for key, values in columns.items()}
+    predicted, label = joined["reward"], joined["rewards"]
+    success_prob, success = joined["success_prob"], joined["flags"].astype(bool)
+    stats = data.meta["stats"]
     return {
         "transitions": len(label),
         "reward_mae": float(np.abs(predicted - label).mean()),
-        "reward_mae_predict_mean": float(np.abs(train_mean - label).mean()),
+        "reward_mae_predict_mean": float(np.abs(stats["reward_mean"] - label).mean()),
+        "progress_mae": float(np.abs(joined["progress"] - joined["labels"]).mean()),
+        "progress_mae_predict_mean": float(
+            np.abs(stats["progress_mean"] - joined["labels"]).mean()
+        ),
         "success_positives": int(success.sum()),
         "success_accuracy": float(((success_prob > 0.5) == success).mean()),
         "success_auroc": auroc(success_prob, success),

@@ -1,8 +1,18 @@
-"""Reward/success model: the forward reward r^fwd of an imagined transition.
+"""Reward model: the labels of an imagined transition, read from what is observed.
 
-The logged reward describes the frame *after* the action, so the model sees the R most
-recent frames ending at the next frame (default x_t, x_{t+1}) and the action a_t. A
-small CNN; the spatial map is pooled to a fixed grid and flattened (not averaged away),
+The logged labels describe the scene *after* the action, so the model sees the R most
+recent frames ending at the next frame (default x_t, x_{t+1}) and the proprioceptive
+state observed with it. It never sees the action: coverage, task progress and success
+are functions of the scene, and an action input is a shortcut a policy optimised in the
+model can exploit (PPO's imagined reward rose from 0.18 to 0.91 through it with no
+change on the robot). Three heads, each trained with binary cross-entropy against its
+label in [0, 1]:
+
+- ``reward``: the robot's reward label (on Push-T, coverage / 0.95 clipped to 1);
+- ``progress``: the dense task-progress label, the reward the policy optimises;
+- ``success``: the task-success label (a logit).
+
+A small CNN; the spatial map is pooled to a fixed grid and flattened (not averaged away),
 because coverage depends on where the block is, not only on what it looks like.
 """
 
@@ -17,7 +27,6 @@ from pydantic import Field
 from torch import nn
 
 from fog_pipeline.core.config import STRICT_KEYS
-from fog_pipeline.core.nn import ActionNormalizedModule
 
 
 @dataclass
@@ -30,15 +39,14 @@ class RewardModelConfig:
     frame_width: Annotated[int, Field(ge=4)] = 32
     channels: Annotated[int, Field(ge=1)] = 3
     frames: Annotated[int, Field(ge=1)] = 2  # R: frames ending at the next frame
-    action_dim: Annotated[int, Field(ge=1)] = 2
+    state_dim: Annotated[int, Field(ge=0)] = 0  # P: proprioception (0: camera only)
     # One stride-2 stage per entry, after a full-resolution stem of the first width.
     conv_channels: tuple[Annotated[int, Field(ge=1)], ...] = (32, 64, 64)
     norm_num_groups: Annotated[int, Field(ge=1)] = 8
     pool_size: Annotated[int, Field(ge=1)] = 4  # the feature map is pooled to this grid
     hidden: Annotated[int, Field(ge=1)] = 128
-    # Success is (almost) never observed in our data: with no positives its BCE only
-    # pushes the success logit down and fades, so it cannot swamp the reward term.
     success_weight: Annotated[float, Field(ge=0.0)] = 1.0
+    progress_weight: Annotated[float, Field(ge=0.0)] = 1.0
 
     def __post_init__(self) -> None:
         self.conv_channels = tuple(self.conv_channels)
@@ -59,7 +67,16 @@ def _conv_block(inputs: int, outputs: int, stride: int, groups: int) -> nn.Seque
     )
 
 
-class RewardModel(ActionNormalizedModule):
+@dataclass
+class RewardPrediction:
+    """The reward model's outputs for a batch, each (B,)."""
+
+    reward: torch.Tensor  # robot reward label in [0, 1]
+    progress: torch.Tensor  # dense task progress in [0, 1]
+    success_logit: torch.Tensor
+
+
+class RewardModel(nn.Module):
     def __init__(self, config: RewardModelConfig) -> None:
         super().__init__()
         self.config = config
@@ -70,16 +87,13 @@ class RewardModel(ActionNormalizedModule):
             for inputs, outputs in zip((widths[0], *widths[:-1]), widths, strict=True)
         ]
         self.encoder = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(config.pool_size), nn.Flatten())
-        features = widths[-1] * config.pool_size**2 + config.action_dim
+        features = widths[-1] * config.pool_size**2 + config.state_dim
         self.head = nn.Sequential(
-            nn.Linear(features, config.hidden), nn.SiLU(), nn.Linear(config.hidden, 2)
+            nn.Linear(features, config.hidden), nn.SiLU(), nn.Linear(config.hidden, 3)
         )
-        self._register_action_stats(config.action_dim)
 
-    def logits(
-        self, frames: torch.Tensor, action: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(reward_logit, success_logit), each (B,)."""
+    def logits(self, frames: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 3) logits of (reward, progress, success)."""
         config = self.config
         frames_shape = (config.frames, config.channels, config.frame_height, config.frame_width)
         if tuple(frames.shape[1:]) != frames_shape:
@@ -87,46 +101,49 @@ class RewardModel(ActionNormalizedModule):
                 f"frames must be (B, {', '.join(map(str, frames_shape))}), "
                 f"got {tuple(frames.shape)}"
             )
-        if tuple(action.shape[1:]) != (config.action_dim,):
-            raise ValueError(f"action must be (B, {config.action_dim}), got {tuple(action.shape)}")
         features = self.encoder(frames.flatten(1, 2))
-        action = self.normalize_action(action)
-        out = self.head(torch.cat([features, action.to(features.dtype)], dim=1))
-        return out[:, 0], out[:, 1]
+        if config.state_dim:
+            if state is None or tuple(state.shape) != (frames.shape[0], config.state_dim):
+                got = None if state is None else tuple(state.shape)
+                raise ValueError(f"state must be (B, {config.state_dim}), got {got}")
+            features = torch.cat([features, state.to(features.dtype)], dim=1)
+        return self.head(features)
 
-    def forward(
-        self, frames: torch.Tensor, action: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(reward in [0, 1], success_logit), each (B,).
-
-        ``frames`` (B, R, C, H, W) in [-1, 1], ending at the next frame; ``action`` (B, A) raw.
-        """
-        reward_logit, success_logit = self.logits(frames, action)
-        return torch.sigmoid(reward_logit), success_logit
+    def forward(self, frames: torch.Tensor, state: torch.Tensor | None = None) -> RewardPrediction:
+        """The labels of the scene in ``frames`` (B, R, C, H, W) in [-1, 1], ending at the
+        next frame, and ``state`` (B, P), the proprioception observed with it."""
+        logits = self.logits(frames, state)
+        return RewardPrediction(
+            reward=torch.sigmoid(logits[:, 0]),
+            progress=torch.sigmoid(logits[:, 1]),
+            success_logit=logits[:, 2],
+        )
 
     def loss(
         self,
         frames: torch.Tensor,
-        action: torch.Tensor,
+        state: torch.Tensor | None,
         reward: torch.Tensor,
+        progress: torch.Tensor,
         success: torch.Tensor,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Total loss and its parts (detached), plus the reward MSE for monitoring.
+        """Total loss and its parts (detached), plus the reward and progress MSE.
 
-        The reward label is a fraction in [0, 1]: binary cross-entropy with that soft target
+        The labels are fractions in [0, 1]: binary cross-entropy with those soft targets
         keeps a useful gradient where a sigmoid + MSE would saturate.
         """
-        reward_logit, success_logit = self.logits(frames, action)
-        reward_logit, success_logit = reward_logit.float(), success_logit.float()
-        reward, success = reward.float(), success.float()
-        reward_term = F.binary_cross_entropy_with_logits(reward_logit, reward)
-        success_term = F.binary_cross_entropy_with_logits(success_logit, success)
-        total = reward_term + self.config.success_weight * success_term
+        logits = self.logits(frames, state).float()
+        targets = torch.stack([reward, progress, success.float()], dim=1).float()
+        terms = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").mean(0)
+        config = self.config
+        total = terms[0] + config.progress_weight * terms[1] + config.success_weight * terms[2]
         with torch.no_grad():
-            mse = (torch.sigmoid(reward_logit) - reward).square().mean()
+            errors = (torch.sigmoid(logits[:, :2]) - targets[:, :2]).square().mean(0)
         parts = {
-            "reward": reward_term.detach(),
-            "success": success_term.detach(),
-            "reward_mse": mse,
+            "reward": terms[0].detach(),
+            "progress": terms[1].detach(),
+            "success": terms[2].detach(),
+            "reward_mse": errors[0],
+            "progress_mse": errors[1],
         }
         return total, parts

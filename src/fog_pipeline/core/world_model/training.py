@@ -1,6 +1,8 @@
-"""Training of the global world model (denoiser + reward model) on cleaned windows.
+"""Training of the global world model (denoiser, state and reward models) on cleaned windows.
 
-Both models learn from the same windows of L+1 steps, one optimiser each. Training is
+All models learn from the same windows of L+1 steps: the denoiser with one optimiser,
+the reward model and the next-state model (when the robot logs proprioception) with
+another. Training is
 resumable: every ``checkpoint_every`` steps the whole state (weights, EMA, optimisers,
 random streams, step) is written atomically, as safetensors + JSON, to the checkpoint
 directory; a rerun with the same configuration and data continues from there, and ends
@@ -71,17 +73,26 @@ def _lr_factor(step: int, config: WorldModelTrainingConfig) -> float:
 
 
 def batch_from_windows(windows: dict[str, np.ndarray], context: int, reward_frames: int, device):
-    """Split windows of context+1 steps into denoiser and reward-model inputs."""
+    """Split windows of context+1 steps into denoiser, state- and reward-model inputs.
+
+    The labels logged after a_t (index ``context - 1``) describe frame and state t+1."""
     frames = to_model(windows["frames"]).to(device)  # (B, L+1, 3, H, W)
     actions = torch.as_tensor(windows["actions"], device=device)
+    states = torch.as_tensor(windows["state"], device=device)  # (B, L+1, P), P may be 0
+    labels = {
+        name: torch.as_tensor(np.asarray(windows[key][:, context - 1]), device=device)
+        for name, key in (("reward", "rewards"), ("progress", "progress"), ("success", "success"))
+    }
     return {
         "context_frames": frames[:, :context],
         "context_actions": actions[:, :context],
+        "context_states": states[:, :context],
         "next_frame": frames[:, context],
+        "next_state": states[:, context],
         "reward_frames": frames[:, context + 1 - reward_frames :],
-        "action": actions[:, context - 1],
-        "reward": torch.as_tensor(windows["rewards"][:, context - 1], device=device),
-        "success": torch.as_tensor(windows["success"][:, context - 1], device=device).float(),
+        "reward": labels["reward"].float(),
+        "progress": labels["progress"].float(),
+        "success": labels["success"].float(),
     }
 
 
@@ -111,20 +122,31 @@ class WorldModelTrainer:
         self.optimizer = torch.optim.AdamW(
             model.denoiser.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
-        self.reward_optimizer = torch.optim.AdamW(
-            model.reward_model.parameters(), lr=config.reward_lr
-        )
+        self.reward_optimizer = torch.optim.AdamW(self.head_parameters(), lr=config.reward_lr)
         self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator(device).manual_seed(seed)
         self.step = 0
         self.fingerprint = self._fingerprint(seed)
 
+    def head_parameters(self) -> list[torch.nn.Parameter]:
+        """The reward model's and the state model's parameters: one optimiser."""
+        heads = [self.model.reward_model, self.model.state_model]
+        return [p for module in heads if module is not None for p in module.parameters()]
+
+    def _modules(self) -> dict[str, torch.nn.Module]:
+        modules = {"denoiser": self.model.denoiser, "reward": self.model.reward_model}
+        if self.model.state_model is not None:
+            modules["state"] = self.model.state_model
+        return modules
+
     def _fingerprint(self, seed: int) -> str:
         """What a checkpoint must match to be resumed: configs, data and seed."""
+        state_model = self.model.state_model
         blob = json.dumps(
             {
                 "denoiser": asdict(self.model.denoiser.config),
                 "reward": asdict(self.model.reward_model.config),
+                "state": None if state_model is None else asdict(state_model.config),
                 "training": asdict(self.config),
                 "data": self.data.meta,
                 "n": len(self.data),
@@ -142,8 +164,7 @@ class WorldModelTrainer:
             step=self.step,
             fingerprint=self.fingerprint,
             modules={
-                "denoiser": self.model.denoiser.state_dict(),
-                "reward": self.model.reward_model.state_dict(),
+                **{name: module.state_dict() for name, module in self._modules().items()},
                 "ema": self.ema.state_dict(),
             },
             optimizers={"optim": self.optimizer, "reward_optim": self.reward_optimizer},
@@ -158,8 +179,7 @@ class WorldModelTrainer:
             total_steps=self.config.steps,
             fingerprint=self.fingerprint,
             modules={
-                "denoiser": self.model.denoiser.load_state_dict,
-                "reward": self.model.reward_model.load_state_dict,
+                **{name: module.load_state_dict for name, module in self._modules().items()},
                 "ema": self.ema.load_state_dict,
             },
             optimizers={"optim": self.optimizer, "reward_optim": self.reward_optimizer},
@@ -183,20 +203,36 @@ class WorldModelTrainer:
         for group in self.optimizer.param_groups:
             group["lr"] = self.config.lr * factor
         with autocast(self.device, self.config.precision):
+            with_state = self.model.state_dim > 0
             loss = self.model.denoiser.loss(
                 batch["next_frame"],
                 batch["context_frames"],
                 batch["context_actions"],
+                batch["context_states"] if with_state else None,
                 generator=self.generator,
             )
+            next_state = batch["next_state"] if with_state else None
             reward_loss, reward_parts = self.model.reward_model.loss(
-                batch["reward_frames"], batch["action"], batch["reward"], batch["success"]
+                batch["reward_frames"],
+                next_state,
+                batch["reward"],
+                batch["progress"],
+                batch["success"],
             )
-        metrics = {"denoiser_loss": loss.item(), "reward_loss": reward_loss.item()}
+            metrics = {"denoiser_loss": loss.item()}
+            if self.model.state_model is not None:
+                state_loss = self.model.state_model.loss(
+                    batch["context_states"], batch["context_actions"], batch["next_state"]
+                )
+                metrics["state_mse"] = state_loss.item()
+                reward_loss = reward_loss + state_loss
+        metrics["reward_loss"] = reward_loss.item()
         metrics.update(
             reward_bce=float(reward_parts["reward"]),
+            progress_bce=float(reward_parts["progress"]),
             success_bce=float(reward_parts["success"]),
             reward_mse=float(reward_parts["reward_mse"]),
+            progress_mse=float(reward_parts["progress_mse"]),
         )
         bad = [name for name, value in metrics.items() if not math.isfinite(value)]
         if bad:
@@ -206,7 +242,7 @@ class WorldModelTrainer:
             )
         for optimizer, value, params in (
             (self.optimizer, loss, self.model.denoiser.parameters()),
-            (self.reward_optimizer, reward_loss, self.model.reward_model.parameters()),
+            (self.reward_optimizer, reward_loss, self.head_parameters()),
         ):
             optimizer.zero_grad(set_to_none=True)
             value.backward()
@@ -224,8 +260,8 @@ class WorldModelTrainer:
         """Train to ``config.steps``, resuming from and checkpointing to ``checkpoint_dir``."""
         if checkpoint_dir is not None:
             self.try_resume(checkpoint_dir)
-        self.model.denoiser.train()
-        self.model.reward_model.train()
+        for module in self.model.modules():
+            module.train()
         run_training_loop(
             self,
             self.train_step,
@@ -235,6 +271,4 @@ class WorldModelTrainer:
             lambda m: {"loss": f"{m['denoiser_loss']:.4f}"},
         )
         self.ema.copy_to(self.model.denoiser)
-        self.model.denoiser.eval()
-        self.model.reward_model.eval()
-        return self.model
+        return self.model.eval()

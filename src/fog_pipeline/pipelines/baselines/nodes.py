@@ -58,8 +58,9 @@ def train_ppo_baseline(
 ) -> tuple[DeployedPolicy, dict[int, DeployedPolicy], dict[str, Any]]:
     """PPO with FoG's world-model transition budget and snapshot points.
 
-    The environment count, imagined episode length and sampling steps are FoG's
-    (``policy.fog.num_envs``, ``policy.env``), so both see the same imagined world. PPO's
+    The environment count and imagined episode length are FoG's (``policy.fog.num_envs``,
+    ``policy.env``), and G samples with its one setting, so both see the same imagined
+    world. PPO's
     policy starts from behaviour cloning with FoG's settings (``policy.prior``), as FoG's
     actor does; FoG's anchor term has no place in sb3's loss, so PPO trains without it.
     The snapshot at 0 transitions is that starting policy.
@@ -71,20 +72,21 @@ def train_ppo_baseline(
     budget = fog.fog.total_transitions
     snapshot_at = [i * fog.fog.transitions_per_iteration for i in fog.fog.snapshot_iterations()]
     device = select_device(parsed.device)
-    world_model.denoiser.requires_grad_(False)
-    world_model.reward_model.requires_grad_(False)
+    world_model.requires_grad_(False)
     env = WorldModelEnv(
         world_model.to(device),
         training_set,
         fog.fog.num_envs,
         max_steps=fog.env.max_steps,
-        sampling_steps=fog.env.sampling_steps,
         seed=seed,
         device=device,
     )
-    vec_env = LatentWorldModelVecEnv(env, surrogate.to(device))
+    gamma = parsed.ppo.gamma
+    success_value = gamma / (1.0 - gamma) if gamma < 1 else 0.0
+    vec_env = LatentWorldModelVecEnv(env, surrogate.to(device), success_value)
     model = make_ppo(vec_env, parsed.ppo, seed, str(device))
     shape = tuple(training_set.meta["frame_shape"])
+    names = tuple(training_set.meta["state_names"])
     if fog.prior.pretrain_steps > 0:
         demos = demonstrations(surrogate, training_set)
         behaviour_clone_ppo(model, demos, env.action_low, env.action_high, fog.prior, seed)
@@ -179,9 +181,9 @@ def train_ppo_baseline(
         actor = ppo_actor(model, env.action_low, env.action_high)
         actor.load_state_dict(state)
         bundles[transitions] = DeployedPolicy(
-            surrogate, actor, PolicyInfo("ppo", transitions, shape)
+            surrogate, actor, PolicyInfo("ppo", transitions, shape, names)
         )
-    policy = DeployedPolicy(surrogate, final, PolicyInfo("ppo", vec_env.transitions, shape))
+    policy = DeployedPolicy(surrogate, final, PolicyInfo("ppo", vec_env.transitions, shape, names))
     rewards = read_curve(parsed.live_dir, "imagined_reward")
     summary = {
         "transitions": vec_env.transitions,

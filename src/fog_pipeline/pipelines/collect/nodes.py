@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -17,10 +17,12 @@ from fog_pipeline.core.episodes.recording import (
     ExplorationConfig,
     ExplorationPolicy,
     FaultConfig,
+    Policy,
     inject_fault,
     record_episode,
 )
 from fog_pipeline.core.episodes.schema import Episode
+from fog_pipeline.core.episodes.teleop import PushTTeleoperator, TeleoperatorConfig
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +40,26 @@ class CollectParams:
     first_env_seed: Annotated[int, Field(ge=0)] = 0
     backend: str = "pusht"
     backend_options: dict[str, Any] = field(default_factory=dict)
+    # Who drives the robot while recording: the teleoperator stand-in that solves the
+    # task (with noise and lapses, so the logs hold failures and recoveries too), or the
+    # exploration policy (contact-rich pushing that never aims for success).
+    policy: Literal["teleoperator", "exploration"] = "teleoperator"
+    teleoperator: TeleoperatorConfig = field(default_factory=TeleoperatorConfig)
     exploration: ExplorationConfig = field(default_factory=ExplorationConfig)
     faults: FaultConfig = field(default_factory=FaultConfig)
+
+
+def collection_policy(config: CollectParams) -> Policy:
+    """The data-collection policy ``collect.policy`` with its settings."""
+    if config.policy == "teleoperator":
+        return PushTTeleoperator(config.teleoperator)
+    return ExplorationPolicy(config.exploration)
 
 
 def record_episodes(
     params: dict[str, Any], seed: int
 ) -> tuple[dict[str, Episode | bytes], pd.DataFrame]:
-    """Record ``n_episodes`` with the exploration policy; corrupt some like real logs.
+    """Record ``n_episodes`` with the data-collection policy; corrupt some like real logs.
 
     Returns the episodes keyed by id (a corrupted file comes as its bytes) and a manifest
     with one row per episode, including the injected fault, so that the cleaning report
@@ -56,7 +70,7 @@ def record_episodes(
     episodes: dict[str, Episode | bytes] = {}
     rows = []
     with make_backend(config.backend, **config.backend_options) as backend:
-        policy = ExplorationPolicy(config.exploration)
+        policy = collection_policy(config)
         env_seeds = range(config.first_env_seed, config.first_env_seed + config.n_episodes)
         for env_seed in tqdm(env_seeds, desc="recording", unit="ep"):
             episode = record_episode(backend, policy, env_seed, config.max_steps)
@@ -72,6 +86,9 @@ def record_episodes(
                     "max_reward": float(episode.rewards.max()),
                     "final_reward": float(episode.rewards[-1]),
                     "success": bool(episode.success.any()),
+                    "final_progress": (
+                        float(episode.progress[-1]) if episode.progress is not None else np.nan
+                    ),
                     "injected_fault": fault or "",
                 }
             )

@@ -1,4 +1,4 @@
-"""The ``collect`` pipeline: robot backend + exploration policy → raw HDF5 episodes."""
+"""The ``collect`` pipeline: robot backend + data-collection policy → raw HDF5 episodes."""
 
 from kedro.pipeline import Node, Pipeline
 

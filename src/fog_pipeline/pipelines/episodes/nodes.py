@@ -50,14 +50,19 @@ def build_dataset(results: list[CleaningResult], params: dict[str, Any], seed: i
     """Concatenate surviving segments, split by episode, compute normalisation stats."""
     parsed = parse_config(EpisodesParams, params, "episodes")
     usable = [r for r in results if r.segments]
-    attrs = usable[0].attrs
+    attrs = usable[0].attrs  # reconcile() made every usable file agree on what follows
     meta = {
         "fps": float(attrs["fps"]),
         "action_low": [float(x) for x in attrs["action_low"]],
         "action_high": [float(x) for x in attrs["action_high"]],
         "backend": str(attrs.get("backend", "unknown")),
         "task": str(attrs.get("task", "unknown")),
+        "state_names": list(usable[0].state_names),
+        # "rewards": the files log no progress label, so progress.npy repeats the reward.
+        "progress_source": usable[0].progress_source,
     }
+    if meta["progress_source"] == "rewards":
+        log.warning("The episodes log no progress label; the training set uses the reward.")
     segments = [segment for r in usable for segment in r.segments]
     return build_training_set(segments, parsed.val_fraction, seed, meta)
 
@@ -78,6 +83,8 @@ def report_episodes(
                 "length_after": r.length_after,
                 "segments": len(r.segments),
                 "split": split_of.get(r.episode_id, ""),
+                "state_dim": len(r.state_names),
+                "progress_source": r.progress_source,
             }
             for r in results
         ]
@@ -95,6 +102,8 @@ def report_episodes(
         "steps_after": int(report["length_after"].sum()),
         "segments": int(report["segments"].sum()),
         "splits": training_set.meta["splits"],
+        "state_names": training_set.meta["state_names"],
+        "progress_source": training_set.meta["progress_source"],
     }
     log.info(
         "Cleaned %d files: %s; %d of %d steps kept.",

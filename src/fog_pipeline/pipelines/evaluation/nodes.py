@@ -12,7 +12,6 @@ from pydantic import Field
 
 from fog_pipeline.core.config import STRICT_KEYS, parse_config
 from fog_pipeline.core.envs import RobotBackend, make_backend
-from fog_pipeline.core.episodes.recording import ExplorationPolicy
 from fog_pipeline.core.evaluation import (
     BackendPolicyAdapter,
     EpisodeVideo,
@@ -20,17 +19,26 @@ from fog_pipeline.core.evaluation import (
     RandomPolicy,
     aggregate,
     comparison_figure,
+    comparisons,
     evaluate_policy,
     paired_differences,
     sample_efficiency_figure,
     sample_efficiency_row,
 )
-from fog_pipeline.pipelines.collect.nodes import CollectParams
+from fog_pipeline.pipelines.collect.nodes import CollectParams, collection_policy
 
 log = logging.getLogger(__name__)
 
 CONFIDENCE = 0.95
 REFERENCE_POLICIES = ("random", "data_policy")
+# FoG is compared, scene by scene, with: the behaviour-cloned actor it started from (what
+# FoG's training added), the ablation without FoG's reinforcement term (what that term
+# adds), PPO in the same world model, and random actions. The names are the node's input
+# keys (pipeline.py) and the reference policies; a pair appears when both were evaluated.
+FOG = "fog"
+FOG_BASELINES = ("fog_initial", "fog_anchor_only", "ppo", "random")
+BOUNDS = ("mean", "low", "high")
+PAIRED_LOGGED = ("success", "final_coverage", "improvement")  # with intervals in the log
 
 
 @dataclass
@@ -82,8 +90,8 @@ def _check_disjoint_seeds(config: EvaluationParams, collect: CollectParams) -> N
 def _reference_policy(name: str, backend: RobotBackend, collect: CollectParams, seed: int):
     if name == "random":
         return RandomPolicy(backend.action_low, backend.action_high, seed)
-    # The scripted collector with the exploration settings that recorded the data.
-    return BackendPolicyAdapter(ExplorationPolicy(collect.exploration), backend, seed, name)
+    # The data-collection policy with the settings that recorded the data.
+    return BackendPolicyAdapter(collection_policy(collect), backend, seed, name)
 
 
 def evaluate_on_robot(
@@ -98,8 +106,10 @@ def evaluate_on_robot(
     ``backend_options``): a policy trained on its camera frames must see the same
     camera. ``learned_policies`` are extra node inputs mapped by name (the name becomes
     the policy's name in every output), each an object with ``reset()`` and
-    ``act(frame) -> action``. Returns the per-episode table and the videos keyed
-    ``<policy>_<k>`` (the first ``video_episodes`` episodes of each policy).
+    ``act(frame, state) -> action`` (``state``: the robot's proprioception,
+    ``backend.read_state()``, read right after ``frame``). Returns the per-episode table
+    and the videos keyed ``<policy>_<k>`` (the first ``video_episodes`` episodes of each
+    policy).
     """
     config = parse_config(EvaluationParams, params, "evaluation")
     collect = parse_config(CollectParams, collect_params, "collect")
@@ -114,7 +124,8 @@ def evaluate_on_robot(
         if not all(callable(getattr(policy, method, None)) for method in ("reset", "act")):
             raise TypeError(
                 f"policy input {name!r} is a {type(policy).__name__}, which lacks reset() or "
-                "act(frame); load it as an object with reset() and act(frame) -> action"
+                "act(frame, state); load it as an object with reset() and "
+                "act(frame, state) -> action"
             )
 
     if not config.reference_policies and not learned_policies:
@@ -149,16 +160,40 @@ def evaluate_on_robot(
     return pd.concat(tables, ignore_index=True), videos
 
 
+def _log_comparison(label: str, entry: dict[str, float]) -> None:
+    log.info(
+        "%s, paired over %d scenes: success %+.2f [%+.2f, %+.2f], final coverage %+.3f "
+        "[%+.3f, %+.3f], improvement %+.3f [%+.3f, %+.3f], max coverage %+.3f",
+        label,
+        entry["scenes"],
+        *(entry[f"{measure}_diff_{k}"] for measure in PAIRED_LOGGED for k in BOUNDS),
+        entry["max_coverage_diff_mean"],
+    )
+
+
 def report_evaluation(
     episodes: pd.DataFrame, params: dict[str, Any]
 ) -> tuple[dict[str, Any], Figure]:
-    """Aggregates per policy (DVC metrics) and the comparison figure."""
+    """The evaluation summary (``evaluation.json``, the DVC metrics) and the figure.
+
+    Layout (every interval at ``confidence``)::
+
+        confidence, first_seed, max_steps
+        policies:      {policy: aggregate()'s entry: success_rate (+ Wilson _low/_high)
+                        first, then final_coverage_, improvement_, max_coverage_ mean/low/
+                        high, initial_coverage_mean, return_mean, length_mean}
+        fog_versus:    {other: fog − other, scene by scene: scenes, then
+                        <m>_diff_mean/_low/_high for m in success, final_coverage,
+                        improvement, max_coverage}; other in FOG_BASELINES, when both ran
+        versus_random: {policy: policy − random, same keys}, for every other policy
+    """
     config = parse_config(EvaluationParams, params, "evaluation")
     policies = aggregate(episodes, CONFIDENCE)
     for name, entry in policies.items():
         log.info(
-            "%s: success %d/%d (%.0f %%, %.0f %% CI %.0f-%.0f %%), mean max coverage %.3f "
-            "[%.3f, %.3f], mean length %.0f steps",
+            "%s: success %d/%d (%.0f %%, %.0f %% CI %.0f-%.0f %%), final coverage %.3f "
+            "[%.3f, %.3f], improvement %+.3f [%+.3f, %+.3f] (from %.3f), max coverage %.3f, "
+            "mean length %.0f steps",
             name,
             entry["successes"],
             entry["episodes"],
@@ -166,9 +201,10 @@ def report_evaluation(
             100 * CONFIDENCE,
             100 * entry["success_rate_low"],
             100 * entry["success_rate_high"],
+            *(entry[f"final_coverage_{k}"] for k in BOUNDS),
+            *(entry[f"improvement_{k}"] for k in BOUNDS),
+            entry["initial_coverage_mean"],
             entry["max_coverage_mean"],
-            entry["max_coverage_low"],
-            entry["max_coverage_high"],
             entry["length_mean"],
         )
     summary = {
@@ -176,18 +212,15 @@ def report_evaluation(
         "first_seed": config.first_seed,
         "max_steps": config.max_steps,
         "policies": policies,
-        # Same scenes for every policy: differences to random actions, scene by scene.
+        # Same scenes for every policy: differences scene by scene.
+        "fog_versus": comparisons(episodes, FOG, FOG_BASELINES, CONFIDENCE),
         "versus_random": paired_differences(episodes, "random", CONFIDENCE),
     }
+    for other, entry in summary["fog_versus"].items():
+        _log_comparison(f"{FOG} - {other}", entry)
     for name, entry in summary["versus_random"].items():
-        log.info(
-            "%s - random, paired over %d scenes: max coverage %+.3f [%+.3f, %+.3f], final "
-            "coverage %+.3f [%+.3f, %+.3f]",
-            name,
-            entry["scenes"],
-            *(entry[f"max_coverage_diff_{k}"] for k in ("mean", "low", "high")),
-            *(entry[f"final_coverage_diff_{k}"] for k in ("mean", "low", "high")),
-        )
+        if not (name == FOG and "random" in summary["fog_versus"]):  # logged just above
+            _log_comparison(f"{name} - random", entry)
     return summary, comparison_figure(policies, CONFIDENCE)
 
 
@@ -202,8 +235,8 @@ def evaluate_sample_efficiency(
 
     Snapshots were saved at the same world-model transition counts; each runs
     ``snapshot_episodes`` episodes on the first evaluation seeds. Returns one row per
-    snapshot (family, transitions, success rate and interval, max coverage and interval)
-    and the figure.
+    snapshot (family, transitions, success rate and interval, final coverage and
+    interval, mean max coverage) and the figure.
     """
     config = parse_config(EvaluationParams, params, "evaluation")
     episodes = min(config.snapshot_episodes, config.episodes)

@@ -14,14 +14,19 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 evaluate_on_robot,
-                # A learned policy joins as one more entry, its key the policy's name
-                # (a catalog entry loading an object with reset() and act(frame)).
+                # A learned policy joins as one more entry, its key the policy's name (a
+                # catalog entry loading an object with reset() and act(frame, state)).
+                # The keys are the names report_evaluation compares FoG with
+                # (nodes.FOG_BASELINES); each catalog path is a dep of dvc.yaml's stage.
                 inputs={
                     "params": "params:evaluation",
                     "collect_params": "params:collect",
                     "seed": "params:seed",
                     # The actor FoG started from (behaviour cloning): what FoG itself added.
                     "fog_initial": "policy_initial",
+                    # Same start and anchor as FoG, its reinforcement term off: the
+                    # ablation that isolates what FoG's term adds.
+                    "fog_anchor_only": "policy_anchor_only",
                     "fog": "policy",
                     "ppo": "ppo_policy",
                 },

@@ -36,9 +36,9 @@ class ImaginedEnvConfig:
     __pydantic_config__ = STRICT_KEYS
 
     # Imagined episodes restart from real contexts after this many steps, which keeps G
-    # near the data it was trained on.
+    # near the data it was trained on. G samples with its own setting
+    # (world_model.denoiser.sampling_steps), the one its fidelity report measures.
     max_steps: Annotated[int, Field(ge=1)] = 100
-    sampling_steps: Annotated[int, Field(ge=1, le=10)] | None = None  # None: G's own
 
 
 @dataclass
@@ -158,14 +158,12 @@ def train_policy(
         "policy.surrogate_training",
     )
     # G is never trained here: frozen weights keep full BPTT from filling parameter grads.
-    world_model.denoiser.requires_grad_(False)
-    world_model.reward_model.requires_grad_(False)
+    world_model.requires_grad_(False)
     env = WorldModelEnv(
         world_model.to(device),
         training_set,
         config.num_envs,
         max_steps=parsed.env.max_steps,
-        sampling_steps=parsed.env.sampling_steps,
         seed=seed,
         device=device,
     )
@@ -187,11 +185,13 @@ def train_policy(
         },
         prior=parsed.prior,
         demonstrations=demos,
+        refresh_demonstrations=lambda: demonstrations(surrogate, training_set),
     )
     shape = tuple(training_set.meta["frame_shape"])
+    names = tuple(training_set.meta["state_names"])
     # The actor FoG starts from (before any resume overwrites it), with the surrogate as
     # it was before the online updates.
-    initial = _bundle(trainer.policy_state(), surrogate, actor, PolicyInfo("fog", 0, shape))
+    initial = _bundle(trainer.policy_state(), surrogate, actor, PolicyInfo("fog", 0, shape, names))
     log.info(
         "FoG: %d iterations x %d environments x %d steps = %d world-model transitions "
         "(gradients from the %s).",
@@ -210,9 +210,9 @@ def train_policy(
     wall = time.perf_counter() - started
     world_model.to(torch.device("cpu"))
     surrogate, actor = surrogate.cpu(), actor.cpu()
-    policy = DeployedPolicy(surrogate, actor, PolicyInfo("fog", trainer.transitions, shape))
+    policy = DeployedPolicy(surrogate, actor, PolicyInfo("fog", trainer.transitions, shape, names))
     snapshots = {0: initial} | {
-        transitions: _bundle(state, surrogate, actor, PolicyInfo("fog", transitions, shape))
+        transitions: _bundle(state, surrogate, actor, PolicyInfo("fog", transitions, shape, names))
         for transitions, state in sorted(trainer.snapshots.items())
     }
     returns = read_curve(parsed.live_dir, "imagined_return")
@@ -221,6 +221,7 @@ def train_policy(
         "iterations": config.iterations,
         "transitions": trainer.transitions,
         "gradient_source": config.gradient_source,
+        "reinforcement_weight": config.reinforcement_weight,
         "wall_time_s": round(wall, 1),
         "resumed": resumed,
         "imagined_return_first_10pct": window_mean(returns, 0.1, last=False),
@@ -228,6 +229,9 @@ def train_policy(
         "imagined_reward_first_10pct": window_mean(rewards, 0.1, last=False),
         "imagined_reward_last_10pct": window_mean(rewards, 0.1, last=True),
         "final_alpha": trainer.alpha,
+        # The online surrogate updates: G's sequences stored and gradient steps taken.
+        "surrogate_replay_sequences": len(trainer.replay),
+        "surrogate_update_steps": trainer.surrogate_trainer.step,
         "behaviour_cloning": {
             "pretrain_steps": parsed.prior.pretrain_steps,
             "anchor_weight": parsed.prior.weight,
@@ -246,6 +250,36 @@ def train_policy(
     return policy, initial, snapshots, summary
 
 
+def train_policy_anchor_only(
+    world_model: WorldModel,
+    surrogate: RSSM,
+    training_set: TrainingSet,
+    params: dict,
+    seed: int,
+) -> tuple[DeployedPolicy, dict[str, Any]]:
+    """The ablation: FoG's run with its reinforcement term switched off.
+
+    Same start (behaviour cloning), anchor, rollouts, surrogate updates and budget as
+    :func:`train_policy`; the difference on the robot is what FoG's gradient adds. Its
+    checkpoints and curves go to ``<checkpoint_dir>_anchor_only`` and
+    ``<live_dir>_anchor_only``.
+    """
+    parsed = parse_policy_params(params)
+    if parsed.prior.weight == 0:
+        raise ValueError(
+            "the anchor-only ablation needs an anchor: set policy.prior.weight > 0 (or drop "
+            "the train_policy_anchor_only node)"
+        )
+    ablation = {
+        **params,
+        "fog": {**params.get("fog", {}), "reinforcement_weight": 0.0, "snapshots": 0},
+        "checkpoint_dir": f"{parsed.checkpoint_dir}_anchor_only",
+        "live_dir": f"{parsed.live_dir}_anchor_only",
+    }
+    policy, _, _, summary = train_policy(world_model, surrogate, training_set, ablation, seed)
+    return policy, summary
+
+
 def picture_policy(
     policy: DeployedPolicy,
     world_model: WorldModel,
@@ -262,7 +296,6 @@ def picture_policy(
         parsed.imagination.episodes,
         split="val",
         max_steps=parsed.imagination.steps + 1,
-        sampling_steps=parsed.env.sampling_steps,
         seed=seed,
         device=device,
     )

@@ -1,8 +1,13 @@
-"""The ``policy`` pipeline: global model + surrogate → FoG policy bundle + pictures."""
+"""The ``policy`` pipeline: global model + surrogate → FoG policy bundle, its anchor-only
+ablation, and pictures."""
 
 from kedro.pipeline import Node, Pipeline
 
-from fog_pipeline.pipelines.policy.nodes import picture_policy, train_policy
+from fog_pipeline.pipelines.policy.nodes import (
+    picture_policy,
+    train_policy,
+    train_policy_anchor_only,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -24,6 +29,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "policy_training_summary",
                 ],
                 name="train_policy_fog",
+            ),
+            Node(
+                train_policy_anchor_only,
+                inputs=[
+                    "world_model",
+                    "surrogate",
+                    "training_set",
+                    "params:policy",
+                    "params:seed",
+                ],
+                outputs=["policy_anchor_only", "policy_anchor_only_summary"],
+                name="train_policy_anchor_only",
             ),
             Node(
                 picture_policy,

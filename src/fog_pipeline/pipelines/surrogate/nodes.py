@@ -40,7 +40,7 @@ class SurrogateParams:
     __pydantic_config__ = STRICT_KEYS
 
     device: str = "cpu"
-    # Architecture only: frame size and action size come from the training set.
+    # Architecture only: frame, action and proprioception sizes come from the training set.
     rssm: dict[str, Any] = field(default_factory=dict)
     training: SurrogateTrainingConfig = field(default_factory=SurrogateTrainingConfig)
     distillation: DistillationConfig = field(default_factory=DistillationConfig)
@@ -61,6 +61,7 @@ def fit_surrogate_on_episodes(training_set: TrainingSet, params: dict, seed: int
         "frame_height": height,
         "frame_width": width,
         "action_dim": training_set.meta["action_dim"],
+        "proprio_dim": training_set.meta["state_dim"],
     }
     clash = sorted(set(derived) & set(parsed.rssm))
     if clash:

@@ -23,6 +23,7 @@ from fog_pipeline.core.world_model.evaluation import (
 )
 from fog_pipeline.core.world_model.model import WorldModel
 from fog_pipeline.core.world_model.reward import RewardModelConfig
+from fog_pipeline.core.world_model.state import StateModelConfig
 from fog_pipeline.core.world_model.training import WorldModelTrainer, WorldModelTrainingConfig
 from fog_pipeline.pipelines.live import live_logger
 
@@ -45,6 +46,7 @@ class WorldModelParams:
     # Architecture only: frame size and action size come from the training set.
     denoiser: dict[str, Any] = field(default_factory=dict)
     reward_model: dict[str, Any] = field(default_factory=dict)
+    state_model: dict[str, Any] = field(default_factory=dict)  # used when the robot logs state
     training: WorldModelTrainingConfig = field(default_factory=WorldModelTrainingConfig)
     evaluation: FidelityConfig = field(default_factory=FidelityConfig)
     # Resumable training state (not a result): a rerun continues from here.
@@ -54,38 +56,53 @@ class WorldModelParams:
 
 def _configs(params: WorldModelParams, data: TrainingSet):
     height, width, _ = data.meta["frame_shape"]
-    derived = {"frame_height": height, "frame_width": width, "action_dim": data.meta["action_dim"]}
-    for key in derived:
-        for section in ("denoiser", "reward_model"):
+    frame = {"frame_height": height, "frame_width": width}
+    action, state = {"action_dim": data.meta["action_dim"]}, {"state_dim": data.meta["state_dim"]}
+    derived = {"denoiser": frame | action | state, "reward_model": frame | state}
+    derived["state_model"] = action | state | {"context": "the denoiser's context"}
+    for section, keys in derived.items():
+        for key in keys:
             if key in getattr(params, section):
                 raise ValueError(
                     f"world_model.{section}.{key} comes from the training set "
-                    f"({derived[key]}); remove it from parameters_world_model.yml."
+                    f"({keys[key]}); remove it from parameters_world_model.yml."
                 )
-    denoiser = parse_config(DenoiserConfig, {**params.denoiser, **derived}, "world_model.denoiser")
-    reward = parse_config(
-        RewardModelConfig, {**params.reward_model, **derived}, "world_model.reward_model"
+    denoiser = parse_config(
+        DenoiserConfig, {**params.denoiser, **derived["denoiser"]}, "world_model.denoiser"
     )
-    return denoiser, reward
+    reward = parse_config(
+        RewardModelConfig,
+        {**params.reward_model, **derived["reward_model"]},
+        "world_model.reward_model",
+    )
+    state_model = None
+    if denoiser.state_dim:
+        state_model = parse_config(
+            StateModelConfig,
+            {**params.state_model, **derived["state_model"], "context": denoiser.context},
+            "world_model.state_model",
+        )
+    return denoiser, reward, state_model
 
 
 def train_world_model(training_set: TrainingSet, params: dict, seed: int) -> WorldModel:
-    """Train denoiser + reward model; resumes from the checkpoint of an interrupted run."""
+    """Train the denoiser, the state model and the reward model; resumes from the
+    checkpoint of an interrupted run."""
     parsed = parse_config(WorldModelParams, params, "world_model")  # all of it, before any work
-    denoiser_config, reward_config = _configs(parsed, training_set)
+    denoiser_config, reward_config, state_config = _configs(parsed, training_set)
     device = select_device(parsed.device)
     stats = training_set.meta["stats"]
     model = WorldModel.create(
-        denoiser_config, reward_config, stats["action_mean"], stats["action_std"]
+        denoiser_config, reward_config, stats["action_mean"], stats["action_std"], state_config
     ).to(device)
     trainer = WorldModelTrainer(model, training_set, parsed.training, seed, device)
     checkpoint = Path(parsed.checkpoint_dir)
     resuming = trainer.try_resume(checkpoint)
     log.info(
-        "World model: denoiser %.2f M parameters, reward model %.2f M, %d training windows, "
-        "%s from step %d of %d.",
+        "World model: denoiser %.2f M parameters, reward and state models %.2f M, %d "
+        "training windows, %s from step %d of %d.",
         sum(p.numel() for p in model.denoiser.parameters()) / 1e6,
-        sum(p.numel() for p in model.reward_model.parameters()) / 1e6,
+        sum(p.numel() for p in trainer.head_parameters()) / 1e6,
         len(trainer.starts),
         "resuming" if resuming else "starting",
         trainer.step,
@@ -106,7 +123,7 @@ def evaluate_world_model(
     device = select_device(parsed.device)
     world_model.to(device)
     horizons = sorted(set(parsed.evaluation.horizons))
-    real, imagined = open_loop_rollouts(
+    real, imagined, state_errors = open_loop_rollouts(
         world_model,
         training_set,
         max(horizons),
@@ -115,7 +132,7 @@ def evaluate_world_model(
         device,
         parsed.training.precision,
     )
-    per_step = frame_fidelity(real, imagined, world_model.context)["per_step"]
+    per_step = frame_fidelity(real, imagined, world_model.context, state_errors)["per_step"]
     rollouts = {f"k{k}": per_step[k - 1] for k in horizons}
     for name, row in rollouts.items():
         row["beats_copy_last"] = row["mse"] < row["mse_copy_last"]

@@ -1,8 +1,10 @@
 """Record episodes from a robot backend, and corrupt some of them like real logs.
 
-- :class:`ExplorationPolicy` is the data-collection policy: a noisy scripted pusher mixed
-  with smooth random motion, so that the logs are rich in block contacts (a world model
-  cannot learn pushing from data where the block never moves).
+- :class:`ExplorationPolicy` is the exploration data-collection policy
+  (``collect.policy: exploration``): a noisy scripted pusher mixed with smooth random
+  motion, rich in block contacts but never aiming for success. The default collector is
+  the teleoperator stand-in of :mod:`fog_pipeline.core.episodes.teleop`, which solves
+  the task.
 - :func:`record_episode` runs one policy on one backend and returns an :class:`Episode`
   in the schema of :mod:`fog_pipeline.core.episodes.schema` (with ``state`` and
   ``progress`` when the backend logs them).

@@ -9,19 +9,16 @@ from fog_pipeline.pipelines.policy.nodes import (
     train_policy_anchor_only,
 )
 
+# FoG and its anchor-only ablation train on the same models, data and parameters.
+TRAINING_INPUTS = ["world_model", "surrogate", "training_set", "params:policy", "params:seed"]
+
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(
                 train_policy,
-                inputs=[
-                    "world_model",
-                    "surrogate",
-                    "training_set",
-                    "params:policy",
-                    "params:seed",
-                ],
+                inputs=TRAINING_INPUTS,
                 outputs=[
                     "policy",
                     "policy_initial",
@@ -32,13 +29,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 train_policy_anchor_only,
-                inputs=[
-                    "world_model",
-                    "surrogate",
-                    "training_set",
-                    "params:policy",
-                    "params:seed",
-                ],
+                inputs=TRAINING_INPUTS,
                 outputs=["policy_anchor_only", "policy_anchor_only_summary"],
                 name="train_policy_anchor_only",
             ),

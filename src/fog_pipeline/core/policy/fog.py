@@ -40,7 +40,8 @@ same, only the gradient path differs, so the comparison is fair.
 
 The environment is any batched imagined environment with the
 :class:`~fog_pipeline.core.world_model.env.WorldModelEnv` interface; the surrogate is any
-model with the RSSM's ``observe`` / ``encode_next`` / ``predict_step``.
+model with the RSSM's ``observe`` / ``encode_next`` / ``swapped_step`` and
+``config.proprio_dim``.
 """
 
 from __future__ import annotations

@@ -30,6 +30,8 @@ def test_policy_pipeline_smoke_trains_and_the_bundle_acts_on_the_robot(kedro_pro
     assert summary["surrogate_update_steps"] == 4 * 2
     ablation = json.loads((root / "data/08_reporting/policy_anchor_only.json").read_text())
     assert ablation["reinforcement_weight"] == 0.0 and ablation["transitions"] == 24
+    # The ablation starts from the same behaviour-cloned actor as FoG.
+    assert ablation["behaviour_cloning"] == cloning
     curves = root / "data/08_reporting/policy_training/plots/metrics"
     metrics = ("imagined_return", "entropy", "alpha", "critic_loss", "actor_grad_norm")
     for metric in (*metrics, "behaviour_nll"):

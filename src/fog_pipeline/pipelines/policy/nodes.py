@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import logging
@@ -143,6 +144,11 @@ def train_policy(
     parsed = parse_policy_params(params)
     config = parsed.fog
     device = select_device(parsed.device)
+    # FoG and its ablation must start from the same actor, whichever node runs first: the
+    # initial weights come from the seed, not from the random state other nodes left, and
+    # the online updates change a copy of the surrogate, never the caller's.
+    torch.manual_seed(seed)
+    surrogate = copy.deepcopy(surrogate)
     actor, critic = build_actor_critic(parsed, surrogate, training_set)
     demos, cloning = None, []
     if parsed.prior.enabled:

@@ -130,7 +130,7 @@ def test_round_trip_through_hdf5(episode, tmp_path):
 
 
 class SucceedsAt(RobotBackend):
-    """A fake robot that succeeds on its ``k``-th step."""
+    """A fake robot that succeeds on its ``k``-th step and stays done after it."""
 
     name, task, fps = "fake", "succeed", 4.0
     action_low = np.array([-1.0], dtype=np.float32)
@@ -147,7 +147,7 @@ class SucceedsAt(RobotBackend):
 
     def _step(self, action):
         self.t += 1
-        done = self.t == self.k
+        done = self.t >= self.k
         frame = np.full(self.frame_shape, self.t, np.uint8)
         return StepResult(frame, float(done), done, done, False)
 
@@ -169,6 +169,18 @@ def test_recording_stops_on_success_and_at_the_step_limit():
     np.testing.assert_array_equal(episode.frames[:, 0, 0, 0], [0, 1, 2])
     np.testing.assert_array_equal(episode.actions, [[1.0]] * 3)
     np.testing.assert_array_equal(episode.timestamps, [0.0, 0.25, 0.5])
+
+    # Settling: the operator lets go (zero action) and the frames after success are kept.
+    settled = record_episode(SucceedsAt(k=3), ConstantPolicy(), 0, max_steps=10, settle_steps=2)
+    assert len(settled) == 5 and settled.attrs["ended_by"] == "success"
+    np.testing.assert_array_equal(settled.success, [False, False, True, True, True])
+    np.testing.assert_array_equal(settled.frames[:, 0, 0, 0], [0, 1, 2, 3, 4])
+    np.testing.assert_array_equal(settled.actions, [[1.0]] * 3 + [[0.0]] * 2)
+    # max_steps counts the settling steps.
+    cut = record_episode(SucceedsAt(k=3), ConstantPolicy(), seed=0, max_steps=4, settle_steps=2)
+    assert len(cut) == 4 and cut.attrs["ended_by"] == "success"
+    with pytest.raises(ValueError, match="settle_steps"):
+        record_episode(SucceedsAt(k=3), ConstantPolicy(), seed=0, max_steps=4, settle_steps=-1)
 
     limited = record_episode(SucceedsAt(k=50, max_episode_steps=5), ConstantPolicy(), 0, 10)
     assert len(limited) == 5 and limited.attrs["ended_by"] == "step_limit"

@@ -38,7 +38,8 @@ class StepResult:
     frame: np.ndarray  # (H, W, 3) uint8, observed after the action was executed
     reward: float  # reward label logged after the action
     success: bool  # task-success label logged with the reward
-    terminated: bool  # the task ended (success); call reset() before stepping again
+    terminated: bool  # the task is done (success): evaluation stops here; the robot may
+    # keep stepping (the recorder holds still a few steps so the scene after success is seen)
     truncated: bool  # the step limit was reached; call reset() before stepping again
     # Dense task-progress label logged after the action (higher is closer to done), or
     # None when the backend has none.
@@ -106,7 +107,9 @@ class RobotBackend(abc.ABC):
         self._steps_taken += 1
         result.truncated = result.truncated or self._steps_taken >= self.max_episode_steps
         result.info["action"] = action
-        self._episode_over = result.terminated or result.truncated
+        # Success does not end the episode for the robot: the scene is still there, and a
+        # recording keeps the frames after it (the only frames that show success).
+        self._episode_over = result.truncated
         return result
 
     @abc.abstractmethod

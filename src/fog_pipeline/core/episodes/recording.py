@@ -216,18 +216,26 @@ class ExplorationPolicy:
 # Recording
 
 
-def record_episode(backend: RobotBackend, policy: Policy, seed: int, max_steps: int) -> Episode:
+def record_episode(
+    backend: RobotBackend, policy: Policy, seed: int, max_steps: int, settle_steps: int = 0
+) -> Episode:
     """Run ``policy`` on ``backend`` for at most ``max_steps`` steps from scene ``seed``.
 
     Step ``t`` holds the frame seen before ``actions[t]`` and the proprioception read with
     it (when the backend has ``state_names``), the action actually executed (clipped to
     the bounds) and the reward/success/progress labels logged after it. ``progress`` is
     recorded when the backend gives one; a step where it gives none is logged as NaN (a
-    missing label, which cleaning drops). The episode stops early on success (that step
-    is kept) or at the backend's step limit. The same seed gives bitwise-identical arrays.
+    missing label, which cleaning drops). The episode stops at the backend's step limit,
+    or ``settle_steps`` steps after the first success, during which the operator lets go
+    (zero action: the pusher holds still). Those steps hold the only frames that show the
+    task done: frames[t] precedes the action that succeeds, so without them no model ever
+    sees a success frame. ``max_steps`` counts them. The same seed gives bitwise-identical
+    arrays.
     """
     if max_steps < 1:
         raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+    if settle_steps < 0:
+        raise ValueError(f"settle_steps must be >= 0, got {settle_steps}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     state_dim = len(backend.state_names)
@@ -247,9 +255,12 @@ def record_episode(backend: RobotBackend, policy: Policy, seed: int, max_steps: 
     frames, states, actions, rewards, success, progress = [], [], [], [], [], []
     has_progress = False
     ended_by = "max_steps"
+    settle_left: int | None = None  # steps still to record once the task is done
+    hold = np.zeros(backend.action_dim, dtype=np.float32)
     try:
         for _ in range(max_steps):
-            result = backend.step(policy.act(frame, backend))
+            action = policy.act(frame, backend) if settle_left is None else hold
+            result = backend.step(action)
             frames.append(frame)
             states.append(state)
             actions.append(result.info["action"])
@@ -258,8 +269,12 @@ def record_episode(backend: RobotBackend, policy: Policy, seed: int, max_steps: 
             has_progress |= result.progress is not None
             progress.append(np.nan if result.progress is None else result.progress)
             frame, state = result.frame, read_state()
-            if result.terminated or result.truncated:
-                ended_by = "success" if result.terminated else "step_limit"
+            if settle_left is None and result.terminated:
+                ended_by, settle_left = "success", settle_steps
+            elif settle_left is not None:
+                settle_left -= 1
+            if settle_left == 0 or result.truncated:
+                ended_by = "success" if settle_left is not None else "step_limit"
                 break
     finally:
         backend.stop()

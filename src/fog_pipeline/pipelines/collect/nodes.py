@@ -35,6 +35,10 @@ class CollectParams:
 
     n_episodes: Annotated[int, Field(ge=1)] = 200
     max_steps: Annotated[int, Field(ge=1)] = 100
+    # Steps recorded after the first success with the operator's hands off (zero action):
+    # the frames that show the task done, which the success head learns from. Below
+    # episodes.cleaning.frozen_min_run: a still scene must not look like a frozen camera.
+    settle_steps: Annotated[int, Field(ge=0)] = 3
     # Scene seeds are first_env_seed .. first_env_seed + n_episodes - 1; the evaluation
     # pipeline uses seeds outside this range.
     first_env_seed: Annotated[int, Field(ge=0)] = 0
@@ -73,7 +77,9 @@ def record_episodes(
         policy = collection_policy(config)
         env_seeds = range(config.first_env_seed, config.first_env_seed + config.n_episodes)
         for env_seed in tqdm(env_seeds, desc="recording", unit="ep"):
-            episode = record_episode(backend, policy, env_seed, config.max_steps)
+            episode = record_episode(
+                backend, policy, env_seed, config.max_steps, config.settle_steps
+            )
             fault_rng = np.random.default_rng([seed, env_seed, _FAULT_STREAM])
             logged, fault = inject_fault(episode, fault_rng, config.faults)
             episode_id = f"episode_{env_seed:06d}"

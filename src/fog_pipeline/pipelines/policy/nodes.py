@@ -16,6 +16,7 @@ from pydantic import Field
 
 from fog_pipeline.core.config import STRICT_KEYS, parse_config
 from fog_pipeline.core.device import select_device
+from fog_pipeline.core.envs.batched import BatchedRobotEnv
 from fog_pipeline.core.episodes.training_set import TrainingSet
 from fog_pipeline.core.policy.actor import Actor, ActorConfig
 from fog_pipeline.core.policy.bundle import DeployedPolicy, PolicyInfo
@@ -134,12 +135,15 @@ def train_policy(
     training_set: TrainingSet,
     params: dict,
     seed: int,
+    env: BatchedRobotEnv | None = None,
 ) -> tuple[DeployedPolicy, DeployedPolicy, dict[int, DeployedPolicy], dict[str, Any]]:
     """FoG inside the global model.
 
     Returns the trained bundle, the initial one (the actor FoG starts from: behaviour-cloned
     when ``policy.prior.pretrain_steps`` > 0, else untrained), the snapshots (the initial
-    bundle at 0 transitions included) and a summary.
+    bundle at 0 transitions included) and a summary. ``env`` replaces G as the world FoG
+    rolls out in; only the diagnostic ``scripts/fog_on_simulator.py`` passes one (the
+    robot's simulator), the pipeline never does.
     """
     parsed = parse_policy_params(params)
     config = parsed.fog
@@ -165,14 +169,15 @@ def train_policy(
     )
     # G is never trained here: frozen weights keep full BPTT from filling parameter grads.
     world_model.requires_grad_(False)
-    env = WorldModelEnv(
-        world_model.to(device),
-        training_set,
-        config.num_envs,
-        max_steps=parsed.env.max_steps,
-        seed=seed,
-        device=device,
-    )
+    if env is None:
+        env = WorldModelEnv(
+            world_model.to(device),
+            training_set,
+            config.num_envs,
+            max_steps=parsed.env.max_steps,
+            seed=seed,
+            device=device,
+        )
     surrogate, actor, critic = surrogate.to(device), actor.to(device), critic.to(device)
     trainer = FoGTrainer(
         env,
@@ -185,7 +190,7 @@ def train_policy(
         surrogate_trainer=SurrogateTrainer(surrogate, surrogate_config, seed, device),
         fingerprint_extra={
             "world_model": tensor_digest(world_model.denoiser.state_dict().values()),
-            "env": dataclasses.asdict(parsed.env),
+            "env": {"kind": type(env).__name__, "max_steps": env.max_steps},
             "surrogate_training": dataclasses.asdict(surrogate_config),
             "data": training_set.meta,
         },

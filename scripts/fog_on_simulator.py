@@ -42,6 +42,7 @@ from fog_pipeline.diagnostics import (
     load_project,
     print_report,
     score_on_validation,
+    with_overrides,
     write_report,
 )
 from fog_pipeline.pipelines.policy.nodes import parse_policy_params, train_policy
@@ -62,6 +63,19 @@ def main() -> None:
         "policy meets every phase of the task; a horizon-long episode would only ever "
         "see a scene's first steps)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a policy parameter, e.g. --set fog.iterations=300 --set prior.weight=0.1",
+    )
+    parser.add_argument("--name", default="fog_on_simulator", help="report name")
+    parser.add_argument(
+        "--skip-pipeline-policy",
+        action="store_true",
+        help="do not score the pipeline's FoG policy beside them (faster sweeps)",
+    )
     args = parser.parse_args()
 
     catalog, params = load_project(args.env)
@@ -69,8 +83,9 @@ def main() -> None:
     world_model = load(catalog, "world_model")
     surrogate = load(catalog, "surrogate")
     training_set = load(catalog, "training_set")
+    params["policy"] = with_overrides(params["policy"], args.set)
     policy_params = parse_policy_params(params["policy"])
-    run_dir = REPORT_DIR / "fog_on_simulator_run"
+    run_dir = REPORT_DIR / f"{args.name}_run"
     shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run: the simulator cannot resume
     overrides = {
         **params["policy"],
@@ -96,7 +111,7 @@ def main() -> None:
 
     policies = {"fog_initial": initial, "fog_on_simulator": trained}
     pairs = [("fog_on_simulator", "fog_initial")]
-    if catalog.exists("policy"):
+    if catalog.exists("policy") and not args.skip_pipeline_policy:
         policies["fog"] = catalog.load("policy")
         pairs += [("fog_on_simulator", "fog"), ("fog", "fog_initial")]
     table = score_on_validation(policies, params, args.episodes, args.first_seed)
@@ -108,12 +123,13 @@ def main() -> None:
             "validation_seeds": [args.first_seed, args.first_seed + args.episodes - 1],
             "simulator_scenes_used": int(env.next_seed - SIMULATOR_FIRST_SEED),
             "episode_steps": env.max_steps,
+            "overrides": args.set,
             "training_wall_time_s": round(wall, 1),
             "training": summary,
         },
     )
     print_report(report)
-    print(f"\nwritten: {write_report('fog_on_simulator', report, table)}")
+    print(f"\nwritten: {write_report(args.name, report, table)}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from fog_pipeline.core.evaluation.report import aggregate, paired_difference
 from fog_pipeline.core.evaluation.rollout import EvaluationPolicy
@@ -46,6 +47,22 @@ def load(catalog: Any, name: str) -> Any:
             "--pipeline=<the stage that writes it>)"
         )
     return catalog.load(name)
+
+
+def with_overrides(section: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
+    """``section`` with ``key.sub=value`` pairs applied (values read as YAML), e.g.
+    ``fog.actor_lr=1e-3``; the pipeline validates the result as it validates its own."""
+    section = json.loads(json.dumps(section))
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--set expects key.sub=value, got {pair!r}")
+        *path, last = key.strip().split(".")
+        node = section
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = yaml.safe_load(value)
+    return section
 
 
 def score_on_validation(

@@ -1,0 +1,131 @@
+"""Diagnostic: how well can a plain behaviour-cloned policy do on the recorded behaviour?
+
+FoG starts from, and is anchored to, a behaviour-cloned actor: a unimodal Gaussian MLP
+fitted to the recorded actions. This script bounds what that recipe can give, with
+everything in its favour: the policy reads the *privileged* scene state (pusher,
+controller target, block position and angle; no camera, no world model, no surrogate)
+and the previous action (the operator's push/walk mode shows in it). It records the
+teleoperator stand-in on the collect settings' scenes, fits the MLP by mean-squared error
+on the actions (the Gaussian's mean), and scores it on validation scenes (seeds
+300000.., disjoint from the recorded and evaluation scenes)::
+
+    .venv/bin/python scripts/bc_ceiling.py --episodes 20
+    .venv/bin/python scripts/bc_ceiling.py --clean   # the operator without noise and lapses
+
+If this ceiling is far below the operator's own success, the behaviour prior (FoG's start
+and anchor) is limited by its policy class, not by perception or the world model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+
+import numpy as np
+import torch
+from torch import nn
+
+from fog_pipeline.core.envs import RobotBackend, make_backend
+from fog_pipeline.core.episodes.recording import record_episode
+from fog_pipeline.core.episodes.teleop import PushTTeleoperator, TeleoperatorConfig
+from fog_pipeline.core.evaluation.stats import wilson_interval
+from fog_pipeline.diagnostics import VALIDATION_FIRST_SEED, load_project
+
+
+def scene_features(backend: RobotBackend) -> np.ndarray:
+    """Pusher, target and block position (xy / 256 - 1) and the block angle as sin, cos."""
+    scene = backend.privileged_state()
+    xy = np.concatenate([scene["agent_xy"], scene["target_xy"], scene["block_xy"]]) / 256 - 1
+    angle = scene["block_angle"]
+    return np.concatenate([xy, [np.sin(angle), np.cos(angle)]]).astype(np.float32)
+
+
+class _Recorder:
+    """Delegates to the operator, keeping the privileged features seen before each act."""
+
+    def __init__(self, operator: PushTTeleoperator) -> None:
+        self.operator, self.description = operator, operator.description
+        self.features: list[np.ndarray] = []
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self.operator.reset(rng)
+
+    def act(self, frame: np.ndarray, backend: RobotBackend) -> np.ndarray:
+        self.features.append(scene_features(backend))
+        return self.operator.act(frame, backend)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env", default=None, help="Kedro conf environment (default: base)")
+    parser.add_argument("--episodes", type=int, default=20, help="validation scenes")
+    parser.add_argument("--first-seed", type=int, default=VALIDATION_FIRST_SEED)
+    parser.add_argument("--steps", type=int, default=4000, help="Adam steps of the fit")
+    parser.add_argument("--clean", action="store_true", help="operator without noise, lapses")
+    args = parser.parse_args()
+
+    _, params = load_project(args.env)
+    collect = params["collect"]
+    operator = {**collect["teleoperator"]}
+    if args.clean:
+        operator |= {"action_noise": 0.0, "wander_rate": 0.0, "mistake_rate": 0.0}
+    config = TeleoperatorConfig(**operator)
+    torch.manual_seed(params["seed"])
+    started = time.perf_counter()
+    inputs, targets = [], []
+    with make_backend(collect["backend"], **collect.get("backend_options", {})) as backend:
+        first = collect["first_env_seed"]
+        for seed in range(first, first + collect["n_episodes"]):
+            recorder = _Recorder(PushTTeleoperator(config))
+            episode = record_episode(backend, recorder, seed, collect["max_steps"])
+            previous = np.concatenate([np.zeros((1, 2), np.float32), episode.actions[:-1]])
+            inputs.append(np.concatenate([np.stack(recorder.features), previous], axis=1))
+            targets.append(episode.actions)
+        x, y = torch.from_numpy(np.concatenate(inputs)), torch.from_numpy(np.concatenate(targets))
+        print(f"recorded {len(x)} steps in {time.perf_counter() - started:.0f} s")
+
+        policy = nn.Sequential(
+            nn.Linear(x.shape[1], 512), nn.SiLU(), nn.Linear(512, 512), nn.SiLU(),
+            nn.Linear(512, 512), nn.SiLU(), nn.Linear(512, 2),
+        )  # fmt: skip
+        optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-3)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.steps)
+        for _ in range(args.steps):
+            batch = torch.randint(len(x), (256,))
+            loss = (policy(x[batch]) - y[batch]).square().mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+        print(f"fit: action MSE {loss.item():.3f} after {args.steps} steps")
+
+        successes, final, gained = 0, [], []
+        for seed in range(args.first_seed, args.first_seed + args.episodes):
+            backend.reset(seed)
+            initial, best, action = backend.read_reward(), 0.0, np.zeros(2, np.float32)
+            for _ in range(params["evaluation"]["max_steps"]):
+                with torch.no_grad():
+                    features = np.concatenate([scene_features(backend), action])
+                    action = policy(torch.from_numpy(features)[None])[0].clamp(-1, 1).numpy()
+                result = backend.step(action)
+                best = max(best, result.reward)
+                if result.terminated or result.truncated:
+                    break
+            successes += result.success
+            final.append(result.reward)
+            gained.append(best - initial)
+    low, high = wilson_interval(successes, args.episodes)
+    print(
+        f"privileged BC ({'clean' if args.clean else 'default'} operator): success "
+        f"{successes}/{args.episodes} (Wilson 95 % {low:.2f}-{high:.2f}), final coverage "
+        f"{np.mean(final):.3f}, improvement {np.mean(gained):+.3f}; "
+        f"{time.perf_counter() - started:.0f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -5,7 +5,7 @@ Runs one episode per seed, on one process, and prints the success rate with its 
 ``act()`` call::
 
     .venv/bin/python scripts/teleop_success.py --first-seed 0 --episodes 100 \
-        --set max_action_noise=0.1 --set random_rate=0
+        --set action_noise=0.1 --set wander_rate=0
 
 ``--set key=value`` overrides one ``TeleoperatorConfig`` field (validated like the
 pipeline's parameters; the value is read as YAML, so numbers are numbers).

@@ -61,8 +61,18 @@ def with_overrides(section: dict[str, Any], pairs: list[str]) -> dict[str, Any]:
         node = section
         for part in path:
             node = node.setdefault(part, {})
-        node[last] = yaml.safe_load(value)
+        node[last] = _scalar(value)
     return section
+
+
+def _scalar(text: str) -> Any:
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:  # YAML 1.1 reads 1e-3 (no dot) as a string
+            return float(value)
+        except ValueError:
+            pass
+    return value
 
 
 def score_on_validation(

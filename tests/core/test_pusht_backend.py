@@ -214,7 +214,7 @@ def test_camera_resolves_sub_pixel_motion(square, seed):
 
 
 def test_make_backend_errors_name_the_problem():
-    assert known_backends() == ["pusht"]
+    assert {"pusht", "gymnasium", "remote"} <= set(known_backends())
     with pytest.raises(ValueError, match="pusht"):
         make_backend("ur5")
     with pytest.raises(ValueError, match="widht"):

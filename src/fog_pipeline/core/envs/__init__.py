@@ -22,7 +22,21 @@ def _make_pusht(kwargs: Mapping[str, Any]) -> RobotBackend:
     return PushTBackend(parse_config(PushTConfig, kwargs, where="backend.pusht"))
 
 
+def _make_gymnasium(kwargs: Mapping[str, Any]) -> RobotBackend:
+    from fog_pipeline.core.envs.gymnasium_backend import GymnasiumBackend, GymnasiumConfig
+
+    return GymnasiumBackend(parse_config(GymnasiumConfig, kwargs, where="backend.gymnasium"))
+
+
+def _make_remote(kwargs: Mapping[str, Any]) -> RobotBackend:
+    from fog_pipeline.core.envs.remote import RemoteBackend, RemoteConfig
+
+    return RemoteBackend(parse_config(RemoteConfig, kwargs, where="backend.remote"))
+
+
 _FACTORIES: dict[str, Callable[[Mapping[str, Any]], RobotBackend]] = {"pusht": _make_pusht}
+_FACTORIES["gymnasium"] = _make_gymnasium
+_FACTORIES["remote"] = _make_remote
 
 
 def known_backends() -> list[str]:

@@ -11,6 +11,12 @@ on the actions (the Gaussian's mean), and scores it on validation scenes (seeds
 
     .venv/bin/python scripts/bc_ceiling.py --episodes 20
     .venv/bin/python scripts/bc_ceiling.py --clean   # the operator without noise and lapses
+    .venv/bin/python scripts/bc_ceiling.py --operator-mode  # + the operator's hidden mode
+
+``--operator-mode`` also feeds the operator's hidden plan (its chosen contact, one-hot,
+and whether it is pushing or walking), read from a shadow copy of the operator that
+runs beside the cloned policy at evaluation. If that closes the gap, the missing
+ingredient is memory of the plan (a recurrent or chunked policy), not the policy's fit.
 
 If this ceiling is far below the operator's own success, the behaviour prior (FoG's start
 and anchor) is limited by its policy class, not by perception or the world model.
@@ -44,19 +50,34 @@ def scene_features(backend: RobotBackend) -> np.ndarray:
     return np.concatenate([xy, [np.sin(angle), np.cos(angle)]]).astype(np.float32)
 
 
+def operator_mode(operator: PushTTeleoperator) -> np.ndarray:
+    """The operator's plan before it acts: chosen contact (one-hot) and pushing flag."""
+    contact = np.zeros(len(operator._points) + 1, np.float32)
+    contact[-1 if operator._contact is None else operator._contact] = 1.0
+    return np.append(contact, np.float32(operator._pushing)).astype(np.float32)
+
+
 class _Recorder:
     """Delegates to the operator, keeping the privileged features seen before each act."""
 
-    def __init__(self, operator: PushTTeleoperator) -> None:
+    def __init__(self, operator: PushTTeleoperator, with_mode: bool) -> None:
         self.operator, self.description = operator, operator.description
+        self.with_mode = with_mode
         self.features: list[np.ndarray] = []
 
     def reset(self, rng: np.random.Generator) -> None:
         self.operator.reset(rng)
 
     def act(self, frame: np.ndarray, backend: RobotBackend) -> np.ndarray:
-        self.features.append(scene_features(backend))
-        return self.operator.act(frame, backend)
+        features = scene_features(backend)
+        action = self.operator.act(frame, backend)
+        if self.with_mode:  # the plan it acted on (updated by this act)
+            features = np.concatenate([features, operator_mode(self.operator)])
+        self.features.append(features)
+        return action
+
+
+_CLEAN = {"action_noise": 0.0, "wander_rate": 0.0, "mistake_rate": 0.0}
 
 
 def main() -> None:
@@ -66,13 +87,16 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=VALIDATION_FIRST_SEED)
     parser.add_argument("--steps", type=int, default=4000, help="Adam steps of the fit")
     parser.add_argument("--clean", action="store_true", help="operator without noise, lapses")
+    parser.add_argument(
+        "--operator-mode", action="store_true", help="also feed the operator's hidden plan"
+    )
     args = parser.parse_args()
 
     _, params = load_project(args.env)
     collect = params["collect"]
     operator = {**collect["teleoperator"]}
     if args.clean:
-        operator |= {"action_noise": 0.0, "wander_rate": 0.0, "mistake_rate": 0.0}
+        operator |= _CLEAN
     config = TeleoperatorConfig(**operator)
     torch.manual_seed(params["seed"])
     started = time.perf_counter()
@@ -80,7 +104,7 @@ def main() -> None:
     with make_backend(collect["backend"], **collect.get("backend_options", {})) as backend:
         first = collect["first_env_seed"]
         for seed in range(first, first + collect["n_episodes"]):
-            recorder = _Recorder(PushTTeleoperator(config))
+            recorder = _Recorder(PushTTeleoperator(config), args.operator_mode)
             episode = record_episode(backend, recorder, seed, collect["max_steps"])
             previous = np.concatenate([np.zeros((1, 2), np.float32), episode.actions[:-1]])
             inputs.append(np.concatenate([np.stack(recorder.features), previous], axis=1))
@@ -104,14 +128,21 @@ def main() -> None:
         print(f"fit: action MSE {loss.item():.3f} after {args.steps} steps")
 
         successes, final, gained = 0, [], []
+        shadow = PushTTeleoperator(TeleoperatorConfig(**operator | _CLEAN))
         for seed in range(args.first_seed, args.first_seed + args.episodes):
-            backend.reset(seed)
+            frame = backend.reset(seed)
+            shadow.reset(np.random.default_rng(seed))
             initial, best, action = backend.read_reward(), 0.0, np.zeros(2, np.float32)
             for _ in range(params["evaluation"]["max_steps"]):
                 with torch.no_grad():
-                    features = np.concatenate([scene_features(backend), action])
+                    features = scene_features(backend)
+                    if args.operator_mode:
+                        shadow.act(frame, backend)  # its plan in this scene; action unused
+                        features = np.concatenate([features, operator_mode(shadow)])
+                    features = np.concatenate([features, action]).astype(np.float32)
                     action = policy(torch.from_numpy(features)[None])[0].clamp(-1, 1).numpy()
                 result = backend.step(action)
+                frame = result.frame
                 best = max(best, result.reward)
                 if result.terminated or result.truncated:
                     break
@@ -120,7 +151,8 @@ def main() -> None:
             gained.append(best - initial)
     low, high = wilson_interval(successes, args.episodes)
     print(
-        f"privileged BC ({'clean' if args.clean else 'default'} operator): success "
+        f"privileged BC ({'clean' if args.clean else 'default'} operator"
+        f"{', with its mode' if args.operator_mode else ''}): success "
         f"{successes}/{args.episodes} (Wilson 95 % {low:.2f}-{high:.2f}), final coverage "
         f"{np.mean(final):.3f}, improvement {np.mean(gained):+.3f}; "
         f"{time.perf_counter() - started:.0f} s"

@@ -25,6 +25,7 @@ from fog_pipeline.core.episodes.schema import (
     read_raw,
     write_episode,
 )
+from fog_pipeline.pipelines.collect.nodes import record_episodes
 
 STEPS = 60
 
@@ -176,6 +177,11 @@ def test_recording_stops_on_success_and_at_the_step_limit():
     np.testing.assert_array_equal(settled.success, [False, False, True, True, True])
     np.testing.assert_array_equal(settled.frames[:, 0, 0, 0], [0, 1, 2, 3, 4])
     np.testing.assert_array_equal(settled.actions, [[1.0]] * 3 + [[0.0]] * 2)
+    # A robot commanded by absolute targets holds still on its last action, not on zero.
+    absolute = SucceedsAt(k=3)
+    absolute.hold_command = "last"
+    held = record_episode(absolute, ConstantPolicy(), 0, max_steps=10, settle_steps=2)
+    np.testing.assert_array_equal(held.actions, [[1.0]] * 5)
     # max_steps counts the settling steps.
     cut = record_episode(SucceedsAt(k=3), ConstantPolicy(), seed=0, max_steps=4, settle_steps=2)
     assert len(cut) == 4 and cut.attrs["ended_by"] == "success"
@@ -370,3 +376,34 @@ def test_fault_config_is_validated():
     with pytest.raises(ValueError, match="bogus"):
         FaultConfig(rate=0.5, kinds=("nan_action", "bogus"))
     assert FaultConfig(rate=0.1, kinds=["nan_action"]).kinds == ("nan_action",)
+
+
+def test_random_motion_drives_any_robot_within_its_bounds():
+    """The generic collector on a gymnasium robot (Pendulum: torque in [-2, 2], camera from
+    render), through the collect node: it reads nothing but the action bounds."""
+    params = {
+        "n_episodes": 2,
+        "max_steps": 30,
+        "backend": "gymnasium",
+        "backend_options": {
+            "env_id": "Pendulum-v1",
+            "observation_key": "render",
+            "state_key": "observation",
+            "width": 16,
+            "height": 16,
+            "success_key": None,
+        },
+        "policy": "random_motion",
+        "faults": {"rate": 0.0},
+    }
+    episodes, manifest = record_episodes(params, seed=0)
+    again, _ = record_episodes(params, seed=0)
+    assert manifest["steps"].tolist() == [30, 30]
+    for episode_id, episode in episodes.items():
+        actions = episode.actions[:, 0]
+        assert episode.attrs["policy"].startswith("RandomMotionPolicy")
+        assert episode.state.shape == (30, 3) and episode.frames.shape == (30, 16, 16, 3)
+        assert np.all(np.abs(actions) <= 2.0) and actions.std() > 0.2  # it moves
+        # smooth: independent uniform draws in [-2, 2] differ by 4/3 on average
+        assert np.abs(np.diff(actions)).mean() < 0.6 * 4 / 3
+        np.testing.assert_array_equal(actions, again[episode_id].actions[:, 0])

@@ -5,6 +5,9 @@
   motion, rich in block contacts but never aiming for success. The default collector is
   the teleoperator stand-in of :mod:`fog_pipeline.core.episodes.teleop`, which solves
   the task.
+- :class:`RandomMotionPolicy` (``collect.policy: random_motion``) reads nothing but the
+  action bounds, so it drives any robot (a gymnasium environment, a remote robot) where
+  the Push-T collectors, which read the simulator's scene, cannot.
 - :func:`record_episode` runs one policy on one backend and returns an :class:`Episode`
   in the schema of :mod:`fog_pipeline.core.episodes.schema` (with ``state`` and
   ``progress`` when the backend logs them).
@@ -212,6 +215,48 @@ class ExplorationPolicy:
         return self._action + drift + self._rng.normal(0.0, cfg.random_sigma, size=2)
 
 
+@dataclass
+class RandomMotionConfig:
+    """``RandomMotionPolicy``: an Ornstein-Uhlenbeck process in normalised action units."""
+
+    __pydantic_config__ = STRICT_KEYS
+
+    reversion: Annotated[float, Field(gt=0.0, le=1.0)] = 0.15  # pull towards the centre
+    sigma: Annotated[float, Field(ge=0.0)] = 0.3  # per-step noise, in half action ranges
+
+
+class RandomMotionPolicy:
+    """Smooth random actions for any robot: it reads only ``action_low``/``action_high``.
+
+    The process runs in [-1, 1] per dimension (the bounds' centre is 0) and is mapped onto
+    the bounds, so it suits relative moves (0: hold still) and absolute targets (0: the
+    middle of the workspace) alike. Smooth motion, unlike independent uniform draws, moves
+    the robot far enough to show the world model what actions do.
+    """
+
+    def __init__(self, config: RandomMotionConfig | None = None) -> None:
+        self.config = config or RandomMotionConfig()
+        self.description = (
+            f"RandomMotionPolicy(OU motion; reversion={self.config.reversion}, "
+            f"sigma={self.config.sigma})"
+        )
+        self._rng: np.random.Generator | None = None
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self._rng = rng
+        self._unit: np.ndarray | None = None
+
+    def act(self, frame: np.ndarray, backend: RobotBackend) -> np.ndarray:
+        if self._rng is None:
+            raise RuntimeError("RandomMotionPolicy: call reset(rng) before act()")
+        if self._unit is None:
+            self._unit = np.zeros(backend.action_dim)
+        noise = self._rng.normal(0.0, self.config.sigma, size=backend.action_dim)
+        self._unit = np.clip((1.0 - self.config.reversion) * self._unit + noise, -1.0, 1.0)
+        low, high = backend.action_low, backend.action_high
+        return (low + (self._unit + 1.0) / 2.0 * (high - low)).astype(np.float32)
+
+
 # --------------------------------------------------------------------------------------
 # Recording
 
@@ -227,9 +272,9 @@ def record_episode(
     recorded when the backend gives one; a step where it gives none is logged as NaN (a
     missing label, which cleaning drops). The episode stops at the backend's step limit,
     or ``settle_steps`` steps after the first success, during which the operator lets go
-    (zero action: the pusher holds still). Those steps hold the only frames that show the
-    task done: frames[t] precedes the action that succeeds, so without them no model ever
-    sees a success frame. ``max_steps`` counts them. The same seed gives bitwise-identical
+    (the backend's ``hold_command``: zero moves, or its last action again). Those steps
+    hold the only frames that show the task done: frames[t] precedes the action that
+    succeeds, so without them no model ever sees a success frame. ``max_steps`` counts them. The same seed gives bitwise-identical
     arrays.
     """
     if max_steps < 1:
@@ -261,6 +306,8 @@ def record_episode(
         for _ in range(max_steps):
             action = policy.act(frame, backend) if settle_left is None else hold
             result = backend.step(action)
+            if backend.hold_command == "last":
+                hold = result.info["action"]
             frames.append(frame)
             states.append(state)
             actions.append(result.info["action"])

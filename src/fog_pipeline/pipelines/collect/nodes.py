@@ -18,6 +18,8 @@ from fog_pipeline.core.episodes.recording import (
     ExplorationPolicy,
     FaultConfig,
     Policy,
+    RandomMotionConfig,
+    RandomMotionPolicy,
     inject_fault,
     record_episode,
 )
@@ -45,11 +47,13 @@ class CollectParams:
     backend: str = "pusht"
     backend_options: dict[str, Any] = field(default_factory=dict)
     # Who drives the robot while recording: the teleoperator stand-in that solves the
-    # task (with noise and lapses, so the logs hold failures and recoveries too), or the
-    # exploration policy (contact-rich pushing that never aims for success).
-    policy: Literal["teleoperator", "exploration"] = "teleoperator"
+    # task (with noise and lapses, so the logs hold failures and recoveries too), the
+    # exploration policy (contact-rich pushing that never aims for success); both read
+    # Push-T's scene; or random_motion (smooth random actions: any robot).
+    policy: Literal["teleoperator", "exploration", "random_motion"] = "teleoperator"
     teleoperator: TeleoperatorConfig = field(default_factory=TeleoperatorConfig)
     exploration: ExplorationConfig = field(default_factory=ExplorationConfig)
+    random_motion: RandomMotionConfig = field(default_factory=RandomMotionConfig)
     faults: FaultConfig = field(default_factory=FaultConfig)
 
 
@@ -57,6 +61,8 @@ def collection_policy(config: CollectParams) -> Policy:
     """The data-collection policy ``collect.policy`` with its settings."""
     if config.policy == "teleoperator":
         return PushTTeleoperator(config.teleoperator)
+    if config.policy == "random_motion":
+        return RandomMotionPolicy(config.random_motion)
     return ExplorationPolicy(config.exploration)
 
 

@@ -191,6 +191,7 @@ class RobotServer:
             "frame_shape": list(backend.frame_shape),
             "max_episode_steps": int(backend.max_episode_steps),
             "state_names": list(backend.state_names),
+            "hold_command": backend.hold_command,
             "idle_timeout_s": self.idle_timeout_s,
             "config": self._backend_settings(),
             "safety_stops": dict(self.safety_stops),

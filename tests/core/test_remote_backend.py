@@ -7,16 +7,17 @@ naming the address."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import logging
+import multiprocessing
 import os
 import pickle
 import select
 import signal
-import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -25,6 +26,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import zmq  # noqa: E402
+from robot_server import STARTUP_S, Server, end_server, free_port, start_server  # noqa: E402
 
 from fog_pipeline.core.envs import make_backend  # noqa: E402
 from fog_pipeline.core.envs.pusht import PushTBackend, PushTConfig  # noqa: E402
@@ -39,25 +41,12 @@ from fog_pipeline.core.envs.remote import (  # noqa: E402
 )
 from fog_pipeline.core.episodes.recording import record_episode  # noqa: E402
 from fog_pipeline.core.episodes.teleop import PushTTeleoperator  # noqa: E402
+from fog_pipeline.core.evaluation.robots import evaluation_robots  # noqa: E402
 from fog_pipeline.core.evaluation.rollout import RandomPolicy, evaluate_policy  # noqa: E402
 
 WIDTH = HEIGHT = 16
 IDLE_TIMEOUT_S = 2.0
-STARTUP_S = 30.0  # a bound on the server's start (imports) on a busy 2-core machine
 REPLY_S = 5.0  # a bound on one reply
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen
-    port: int
-    log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _client(port: int, **options: float) -> RemoteBackend:
@@ -66,38 +55,7 @@ def _client(port: int, **options: float) -> RemoteBackend:
 
 
 def _start_server(log: Path) -> Server:
-    port = _free_port()
-    command = [
-        *(sys.executable, "-m", "fog_pipeline.serve_robot", "--backend", "pusht"),
-        *("--host", "127.0.0.1", "--port", str(port), "--idle-timeout", str(IDLE_TIMEOUT_S)),
-        *("--option", f"width={WIDTH}", "--option", f"height={HEIGHT}"),
-    ]
-    # The log goes to a file: a pipe nobody reads would block the server once full.
-    with log.open("wb") as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
-    server = Server(process, port, log)
-    deadline = time.monotonic() + STARTUP_S
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"the robot server exited ({process.returncode}):\n{log.read_text()}")
-        try:
-            _client(port, connect_timeout_s=0.5).close()
-            return server
-        except RobotTimeoutError:
-            if time.monotonic() > deadline:
-                _end(server)
-                pytest.fail(f"the robot server did not answer in {STARTUP_S} s:\n{log.read_text()}")
-
-
-def _end(server: Server) -> int:
-    """Stop the server (SIGTERM, then SIGKILL if it hangs); returns its exit status."""
-    server.process.send_signal(signal.SIGCONT)  # in case a test froze it
-    server.process.terminate()
-    try:
-        return server.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        return server.process.wait(timeout=10)
+    return start_server(log, WIDTH, HEIGHT, IDLE_TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +64,7 @@ def server(tmp_path_factory):
     try:
         yield server
     finally:
-        _end(server)
+        end_server(server)
 
 
 class RawClient:
@@ -323,7 +281,7 @@ def test_a_silent_client_has_its_robot_stopped(server):
 
 
 def test_no_server_raises_a_timeout_naming_the_address_in_time():
-    port = _free_port()
+    port = free_port()
     start = time.monotonic()
     with pytest.raises(RobotTimeoutError, match=rf"127\.0\.0\.1:{port} did not answer") as info:
         _client(port, connect_timeout_s=0.5)
@@ -357,7 +315,7 @@ def test_a_lost_link_times_out_then_the_server_stops_the_robot_and_shuts_down(tm
                 what="the stop after the lost link",
             )
     finally:
-        status = _end(server)
+        status = end_server(server)
     assert status == 0  # SIGTERM shuts down cleanly
     assert "shutting down (SIGTERM): stopping and closing the robot" in server.log.read_text()
 
@@ -376,6 +334,24 @@ def test_backend_options_select_the_server_and_must_match_its_robot(server):
         make_backend("remote", port=server.port, prot=server.port)
     with pytest.raises(ValueError, match=r"backend\.remote\.request_timeout_s"):
         make_backend("remote", request_timeout_s=0)
+
+
+def test_a_remote_robot_is_evaluated_alone_whatever_robots_asks(server, caplog):
+    # A real robot (and a served simulator looks like one) is one robot: robots > 1
+    # starts no pool, the evaluation runs serially on it and says so.
+    make = functools.partial(make_backend, "remote", port=server.port)
+    before = set(multiprocessing.active_children())
+    with make() as remote, PushTBackend(PushTConfig(width=WIDTH, height=HEIGHT)) as local:
+        assert not remote.is_simulator and local.is_simulator
+        with caplog.at_level(logging.INFO), evaluation_robots(remote, make, 4) as robots:
+            assert robots is remote
+            assert set(multiprocessing.active_children()) == before
+            policy = RandomPolicy(remote.action_low, remote.action_high, seed=0)
+            result = evaluate_policy(policy, robots, [3, 4], 5, progress=False)
+        assert "backend 'pusht' is not a simulator: evaluating on it alone" in caplog.text
+        policy = RandomPolicy(local.action_low, local.action_high, seed=0)
+        expected = evaluate_policy(policy, local, [3, 4], 5, progress=False)
+    pd.testing.assert_frame_equal(result.episodes, expected.episodes, check_exact=True)
 
 
 def test_wire_format_is_json_plus_raw_buffers():

@@ -136,6 +136,18 @@ def test_learned_policy_joins_under_its_input_name():
     assert list(videos) == ["fog_0"]
 
 
+def test_parallel_robots_give_the_serial_table_and_videos():
+    # evaluation.robots: 2 simulated robots, one process each; a plain policy (no
+    # act_batch) runs on one of them at a time. Same numbers and frames as robots: 1.
+    params = {"episodes": 3, "max_steps": 6, "video_episodes": 1}
+    serial = evaluate_on_robot(params | {"robots": 1}, SMOKE_COLLECT, 0, fog=StillPolicy())
+    parallel = evaluate_on_robot(params | {"robots": 2}, SMOKE_COLLECT, 0, fog=StillPolicy())
+    pd.testing.assert_frame_equal(parallel[0], serial[0], check_exact=True)
+    assert list(parallel[1]) == list(serial[1]) == ["random_0", "data_policy_0", "fog_0"]
+    for key, video in serial[1].items():
+        np.testing.assert_array_equal(parallel[1][key].frames, video.frames)
+
+
 # --------------------------------------------------------------------------------------
 # The pipeline's wiring, and its report, on a scripted fake robot
 

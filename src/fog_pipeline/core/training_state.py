@@ -89,6 +89,23 @@ def resume_training_state(
             path,
         )
         return None
+    return load_training_state(
+        path, modules=modules, optimizers=optimizers, generator=generator, rng=rng, device=device
+    )
+
+
+def load_training_state(
+    path: str | Path,
+    *,
+    modules: Mapping[str, Callable[[dict[str, torch.Tensor]], Any]],
+    optimizers: Mapping[str, torch.optim.Optimizer],
+    generator: torch.Generator,
+    rng: np.random.Generator,
+    device: torch.device | str = "cpu",
+) -> int:
+    """Restore the state at ``path`` unconditionally and return its step."""
+    path = Path(path)
+    meta = json.loads((path / "state.json").read_text())
     tensors = load_file(str(path / "state.safetensors"), device=str(device))
 
     def part(prefix: str) -> dict[str, torch.Tensor]:
@@ -115,15 +132,20 @@ def run_training_loop(
     on_metrics: Callable[[int, dict[str, float]], None] | None,
     desc: str,
     postfix: Callable[[dict[str, float]], dict[str, str]],
+    progress: bool = True,
 ) -> None:
     """Step ``trainer`` to ``trainer.config.steps`` with a progress bar; every ``log_every``
     steps report the averaged metrics, every ``checkpoint_every`` steps (and at the end)
     save the training state. ``trainer`` has ``step``, ``config`` and ``save_checkpoint``;
-    ``train_step`` advances ``trainer.step`` by one."""
+    ``train_step`` advances ``trainer.step`` by one. ``progress=False`` hides the bar (the
+    other ranks of a data-parallel run)."""
     config = trainer.config
     running: dict[str, float] = {}
     count = 0
-    with tqdm(total=config.steps, initial=trainer.step, desc=desc, unit="step") as bar:
+    bar = tqdm(
+        total=config.steps, initial=trainer.step, desc=desc, unit="step", disable=not progress
+    )
+    with bar:
         while trainer.step < config.steps:
             for key, value in train_step().items():
                 running[key] = running.get(key, 0.0) + value

@@ -26,7 +26,7 @@ after a success, and stepping a gymnasium env after it terminated is undefined.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import cv2
 import gymnasium as gym
@@ -65,6 +65,9 @@ class GymnasiumConfig:
     max_episode_steps: Annotated[int, Field(gt=0)] | None = None
     # Control rate when the env's metadata has no render_fps.
     fps: Annotated[float, Field(gt=0)] | None = None
+    # How to hold the robot still (RobotBackend.hold_command): zero (relative actions) or
+    # last (absolute targets, as gym-pusht's pusher position).
+    hold_command: Literal["zero", "last"] = "zero"
 
     def __post_init__(self) -> None:
         if (self.width is None) != (self.height is None):
@@ -79,9 +82,11 @@ class GymnasiumBackend(RobotBackend):
     """A gymnasium env behind the robot contract (see module docstring)."""
 
     name = "gymnasium"
+    is_simulator = True
 
     def __init__(self, config: GymnasiumConfig) -> None:
         self.config = config
+        self.hold_command = config.hold_command
         self._env = _make_env(config)
         try:
             self._configure()

@@ -257,6 +257,7 @@ class RemoteBackend(RobotBackend):
             height, width, channels = (int(n) for n in spec["frame_shape"])
             self.max_episode_steps = int(spec["max_episode_steps"])
             self.state_names = tuple(str(name) for name in spec["state_names"])
+            self.hold_command = str(spec["hold_command"])
             self.idle_timeout_s = float(spec["idle_timeout_s"])
             self.config = SimpleNamespace(**spec["config"])
         except (KeyError, TypeError, ValueError) as exc:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -68,6 +68,14 @@ class RobotBackend(abc.ABC):
     max_episode_steps: int
     # Proprioception channels read_state() returns, in order; empty for a camera-only robot.
     state_names: tuple[str, ...] = ()
+    # True only for a simulator, of which evaluation may run several copies side by side
+    # (one per process). False, the default, for anything else: one physical robot is one
+    # robot, however many copies of its driver could be made.
+    is_simulator: bool = False
+    # The command that holds the robot still (the recorder sends it once the task is done):
+    # "zero" for relative moves, as Push-T's; "last", the last executed action again, for
+    # absolute targets, where a zero command would send the robot to the origin.
+    hold_command: Literal["zero", "last"] = "zero"
 
     _steps_taken: int = 0
     _episode_over: bool = True

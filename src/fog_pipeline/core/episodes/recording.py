@@ -274,8 +274,8 @@ def record_episode(
     or ``settle_steps`` steps after the first success, during which the operator lets go
     (the backend's ``hold_command``: zero moves, or its last action again). Those steps
     hold the only frames that show the task done: frames[t] precedes the action that
-    succeeds, so without them no model ever sees a success frame. ``max_steps`` counts them. The same seed gives bitwise-identical
-    arrays.
+    succeeds, so without them no model ever sees a success frame. ``max_steps`` counts
+    them. The same seed gives bitwise-identical arrays.
     """
     if max_steps < 1:
         raise ValueError(f"max_steps must be >= 1, got {max_steps}")

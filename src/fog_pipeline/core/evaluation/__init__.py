@@ -1,4 +1,5 @@
-"""Robot evaluation: closed-loop episodes, confidence intervals, summaries and figures.
+"""Robot evaluation: closed-loop episodes (on one robot or a pool of simulated ones),
+confidence intervals, summaries and figures.
 
 Plain NumPy/pandas/matplotlib (no Kedro): the ``evaluation`` pipeline calls it, and so
 can a notebook or a benchmark.
@@ -16,9 +17,11 @@ from fog_pipeline.core.evaluation.report import (
     sample_efficiency_figure,
     sample_efficiency_row,
 )
+from fog_pipeline.core.evaluation.robots import SimulatorPool, evaluation_robots
 from fog_pipeline.core.evaluation.rollout import (
     EPISODE_COLUMNS,
     BackendPolicyAdapter,
+    BatchEvaluationPolicy,
     EpisodeError,
     EpisodeVideo,
     EvaluationPolicy,
@@ -35,15 +38,18 @@ __all__ = [
     "MEAN_MEASURES",
     "PAIRED_MEASURES",
     "BackendPolicyAdapter",
+    "BatchEvaluationPolicy",
     "EpisodeError",
     "EpisodeVideo",
     "EvaluationPolicy",
     "PolicyEvaluation",
     "RandomPolicy",
+    "SimulatorPool",
     "aggregate",
     "comparison_figure",
     "comparisons",
     "evaluate_policy",
+    "evaluation_robots",
     "mean_interval",
     "paired_difference",
     "paired_differences",

@@ -27,15 +27,28 @@ Robot safety during evaluation:
   the robot if a backend ever executed one outside its bounds;
 - every episode has a time limit (``max_steps`` control steps);
 - whatever happens in an episode (a policy exception, a refused non-finite action,
-  Ctrl-C), the robot is stopped before the error propagates, and the error names the
-  policy, the episode and its scene seed.
+  Ctrl-C), the robot is stopped before the error propagates (every robot, when several
+  run), and the error names the policy, the episode and its scene seed.
+
+Several simulated robots at once: given a :class:`~.robots.SimulatorPool` (see
+:func:`~.robots.evaluation_robots`), :func:`evaluate_policy` steps its robots in two
+groups that take turns, each group in lockstep with one policy call per step for all
+its robots (:class:`BatchEvaluationPolicy`), so the policy acts for one group while the
+other's simulators run; a robot whose episode ended takes the next scene seed, or idles.
+The results equal the serial ones exactly (same seeds, same numbers, same videos, in
+seed order): every policy's randomness is drawn per episode (from the run seed and the
+episode's index), learned policies act deterministically, and no robot's action depends
+on the others'.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -44,8 +57,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from fog_pipeline.core.envs.robot import RobotBackend, StepResult
+from fog_pipeline.core.envs.robot import RobotBackend
 from fog_pipeline.core.episodes.recording import Policy as RecordingPolicy
+from fog_pipeline.core.evaluation.robots import ResetReply, SerialRobot, SimulatorPool, StepReply
+
+log = logging.getLogger(__name__)
 
 EPISODE_COLUMNS = (
     "policy",
@@ -77,6 +93,25 @@ class EvaluationPolicy(Protocol):
         """
 
 
+class BatchEvaluationPolicy(EvaluationPolicy, Protocol):
+    """A policy that acts for several robots in one call (needed to use more than one).
+
+    Robots are numbered from 0; each runs its own episodes, so the policy keeps its
+    per-episode state (a filter, a random generator) per robot.
+    """
+
+    def reset_robot(self, robot: int, episode: int) -> None:
+        """Robot ``robot`` starts evaluation episode ``episode`` (the index of its scene
+        seed): the robot's actions from now on may depend on that episode alone."""
+
+    def act_batch(
+        self, robots: Sequence[int], frames: np.ndarray, states: np.ndarray
+    ) -> np.ndarray:
+        """Actions ``(len(robots), action_dim)``: row k for robot ``robots[k]``, whose
+        newest frame is ``frames[k]`` (uint8 ``(N, H, W, 3)``) and state ``states[k]``
+        (float32 ``(N, P)``). Row k must not depend on the other rows."""
+
+
 class EpisodeError(RuntimeError):
     """A policy or the robot failed during an evaluation episode (the robot was stopped)."""
 
@@ -99,10 +134,10 @@ class PolicyEvaluation:
     videos: list[EpisodeVideo]  # the first ``video_episodes`` episodes, in seed order
 
 
-def _episode_streams(seed: int, stream: int) -> np.random.SeedSequence:
-    # One child sequence per episode (spawned in order): episode k draws the same numbers
-    # whatever the episodes before it did, e.g. however long they ran.
-    return np.random.SeedSequence([int(seed), stream])
+def _episode_stream(seed: int, stream: int, episode: int) -> np.random.SeedSequence:
+    # Episode k's own sequence, the k-th child of (seed, stream) as SeedSequence.spawn
+    # numbers them: it draws the same numbers whatever ran before it or beside it.
+    return np.random.SeedSequence([int(seed), stream], spawn_key=(int(episode),))
 
 
 class RandomPolicy:
@@ -114,16 +149,31 @@ class RandomPolicy:
     def __init__(self, action_low: np.ndarray, action_high: np.ndarray, seed: int) -> None:
         self._low = np.asarray(action_low, dtype=np.float64)
         self._high = np.asarray(action_high, dtype=np.float64)
-        self._streams = _episode_streams(seed, self._STREAM)
-        self._rng: np.random.Generator | None = None
+        self._seed = int(seed)
+        self._episodes = 0  # episodes started by reset(): the next one's index
+        self._rngs: dict[int, np.random.Generator] = {}  # per robot, its episode's
 
     def reset(self) -> None:
-        self._rng = np.random.default_rng(self._streams.spawn(1)[0])
+        self.reset_robot(0, self._episodes)
+        self._episodes += 1
+
+    def reset_robot(self, robot: int, episode: int) -> None:
+        self._rngs[robot] = np.random.default_rng(
+            _episode_stream(self._seed, self._STREAM, episode)
+        )
 
     def act(self, frame: np.ndarray, state: np.ndarray) -> np.ndarray:
-        if self._rng is None:
-            raise RuntimeError("RandomPolicy: call reset() before act()")
-        return self._rng.uniform(self._low, self._high).astype(np.float32)
+        return self._draw(0)
+
+    def act_batch(
+        self, robots: Sequence[int], frames: np.ndarray, states: np.ndarray
+    ) -> np.ndarray:
+        return np.stack([self._draw(robot) for robot in robots])
+
+    def _draw(self, robot: int) -> np.ndarray:
+        if robot not in self._rngs:
+            raise RuntimeError("RandomPolicy: call reset() (or reset_robot()) before acting")
+        return self._rngs[robot].uniform(self._low, self._high).astype(np.float32)
 
 
 class BackendPolicyAdapter:
@@ -133,8 +183,10 @@ class BackendPolicyAdapter:
     (:class:`~fog_pipeline.core.episodes.recording.ExplorationPolicy`), which reads the
     backend's privileged scene state: it is the scripted collector standing in for a
     teleoperator, a reference point for "the behaviour in the data", not a policy that a
-    camera-only robot could run. Each episode gets a fresh generator from ``seed``. The
-    proprioception ``state`` is ignored (the collector reads the backend itself).
+    camera-only robot could run. Each episode gets a fresh generator from ``seed`` and
+    its index. The proprioception ``state`` is ignored (the collector reads the backend
+    itself). With several robots it runs beside each one, in the robot's process
+    (:meth:`robot_side`): the privileged state never leaves it.
     """
 
     _STREAM = 11
@@ -145,106 +197,85 @@ class BackendPolicyAdapter:
         self.name = name
         self._policy = policy
         self._backend = backend
-        self._streams = _episode_streams(seed, self._STREAM)
+        self._seed = int(seed)
+        self._episodes = 0  # episodes started by reset(): the next one's index
 
     def reset(self) -> None:
-        self._policy.reset(np.random.default_rng(self._streams.spawn(1)[0]))
+        self.reset_episode(self._episodes)
+        self._episodes += 1
+
+    def reset_episode(self, episode: int) -> None:
+        rng = np.random.default_rng(_episode_stream(self._seed, self._STREAM, episode))
+        self._policy.reset(rng)
 
     def act(self, frame: np.ndarray, state: np.ndarray) -> np.ndarray:
         return self._policy.act(frame, self._backend)
 
-
-def _check_executed(backend: RobotBackend, result: StepResult) -> None:
-    """Fail if the backend reports an executed action outside its bounds (or none).
-
-    ``RobotBackend.step`` clips before the actuator and reports the executed action; a
-    subclass that overrode ``step`` could skip that, and on a robot that must not pass.
-    """
-    executed = result.info.get("action")
-    if executed is None:
-        raise RuntimeError(
-            f"backend {backend.name!r} did not report the executed action "
-            "(StepResult.info['action']); RobotBackend.step() does: do not override it"
+    def robot_side(self) -> Callable[[RobotBackend], BackendPolicyAdapter]:
+        """This policy built around another robot's backend (picklable, for a robot's
+        process): what :func:`evaluate_policy` runs beside every robot."""
+        return functools.partial(
+            BackendPolicyAdapter, self._policy, seed=self._seed, name=self.name
         )
-    executed = np.asarray(executed)
-    if np.any(executed < backend.action_low) or np.any(executed > backend.action_high):
-        raise RuntimeError(
-            f"backend {backend.name!r} executed action {executed}, outside its bounds "
-            f"[{backend.action_low}, {backend.action_high}]; its step() must clip like "
-            "RobotBackend.step() does"
-        )
-
-
-def _read_state(backend: RobotBackend) -> np.ndarray:
-    """The robot's proprioception, checked against its declared ``state_names``."""
-    state = backend.read_state()
-    expected = (len(backend.state_names),)
-    if np.shape(state) != expected:
-        raise RuntimeError(
-            f"backend {backend.name!r}: read_state() returned shape {np.shape(state)}, "
-            f"expected {expected} (one value per state_names entry)"
-        )
-    return state
-
-
-def _read_initial_coverage(backend: RobotBackend) -> float:
-    coverage = float(backend.read_reward())
-    if not math.isfinite(coverage):
-        raise RuntimeError(f"backend {backend.name!r}: read_reward() returned {coverage}")
-    return coverage
 
 
 @dataclass
 class _Episode:
-    initial_coverage: float
-    rewards: list[float]  # the reward label after each step
-    success: bool
-    frames: list[np.ndarray]  # kept only if asked for
+    index: int  # in the seed list
+    seed: int
+    keep_frames: bool
+    initial_coverage: float = math.nan
+    rewards: list[float] = field(default_factory=list)  # the reward label after each step
+    success: bool = False
+    frames: list[np.ndarray] = field(default_factory=list)  # kept only if asked for
+    frame: np.ndarray | None = None  # the newest frame and state: the next action's input
+    state: np.ndarray | None = None
+
+    def started(self, reply: ResetReply) -> None:
+        self.initial_coverage = reply.initial_coverage
+        self._observed(reply.frame, reply.state)
+
+    def stepped(self, reply: StepReply) -> None:
+        self.rewards.append(reply.reward)
+        self.success = self.success or reply.success
+        self._observed(reply.frame, reply.state)
+
+    def _observed(self, frame: np.ndarray, state: np.ndarray) -> None:
+        self.frame, self.state = frame, state
+        if self.keep_frames:
+            self.frames.append(frame)
+
+    def row(self, name: str) -> dict[str, object]:
+        rewards = self.rewards  # max_steps >= 1: at least one step ran
+        return {
+            "policy": name,
+            "seed": self.seed,
+            "success": self.success,
+            "initial_coverage": self.initial_coverage,
+            "final_coverage": rewards[-1],
+            "max_coverage": max(rewards),
+            "improvement": max(rewards) - self.initial_coverage,
+            "return": float(np.sum(rewards)),
+            "length": len(rewards),
+        }
 
 
-def _run_episode(
-    policy: EvaluationPolicy,
-    name: str,
-    index: int,
-    backend: RobotBackend,
-    seed: int,
-    max_steps: int,
-    keep_frames: bool,
-) -> _Episode:
-    """Episode ``index`` on scene ``seed``; stops the robot whatever happens."""
-    episode = _Episode(math.nan, [], False, [])
-    try:
-        policy.reset()
-        frame = backend.reset(seed)
-        # The scene's label before any action: how much of the goal the block covers
-        # already (a policy is credited with what it adds, see `improvement`).
-        episode.initial_coverage = _read_initial_coverage(backend)
-        state = _read_state(backend)
-        if keep_frames:
-            episode.frames.append(frame)
-        for _ in range(max_steps):
-            result = backend.step(policy.act(frame, state))
-            _check_executed(backend, result)
-            episode.rewards.append(float(result.reward))
-            episode.success = episode.success or bool(result.success)
-            frame, state = result.frame, _read_state(backend)
-            if keep_frames:
-                episode.frames.append(frame)
-            if result.terminated or result.truncated:
-                break
-    except Exception as exc:
-        raise EpisodeError(
-            f"policy {name!r} failed in evaluation episode {index} (scene seed {seed}) at "
-            f"step {len(episode.rewards)}: {type(exc).__name__}: {exc}. The robot was stopped."
-        ) from exc
-    finally:
-        backend.stop()  # also on Ctrl-C: never leave the robot moving
-    return episode
+def _failure(name: str, episodes: list[_Episode], robots: int, exc: Exception) -> str:
+    where = ", ".join(
+        f"{episode.index} (scene seed {episode.seed}) at step {len(episode.rewards)}"
+        for episode in episodes
+    )
+    which = "episode" if len(episodes) == 1 else "episodes (acting for all at once)"
+    stopped = "The robot was stopped." if robots == 1 else f"All {robots} robots were stopped."
+    return (
+        f"policy {name!r} failed in evaluation {which} {where}: {type(exc).__name__}: "
+        f"{exc}. {stopped}"
+    )
 
 
 def evaluate_policy(
     policy: EvaluationPolicy,
-    backend: RobotBackend,
+    robots: RobotBackend | SimulatorPool,
     seeds: Iterable[int],
     max_steps: int,
     *,
@@ -252,7 +283,12 @@ def evaluate_policy(
     video_episodes: int = 0,
     progress: bool = True,
 ) -> PolicyEvaluation:
-    """Run ``policy`` closed-loop on ``backend``, one episode per scene seed.
+    """Run ``policy`` closed-loop on ``robots``, one episode per scene seed.
+
+    ``robots`` is a backend (one robot, stepped in this process) or a
+    :class:`~.robots.SimulatorPool` (several simulated ones, stepped side by side; a
+    policy without :class:`BatchEvaluationPolicy`'s ``act_batch`` then runs on one of
+    them at a time). Either way the results are the same.
 
     An episode ends on success (the backend terminates it), at the backend's own step
     limit, or after ``max_steps`` steps. The policy sees each frame with the
@@ -261,55 +297,123 @@ def evaluate_policy(
     docstring) the policy ``name`` (default: ``policy.name``, else its class name), the
     scene ``seed``, ``success``, the ``initial_coverage`` (``backend.read_reward()``
     right after the reset), ``final_coverage``, ``max_coverage``, ``improvement``
-    (``max_coverage - initial_coverage``), ``return`` and ``length``.
+    (``max_coverage - initial_coverage``), ``return`` and ``length``; rows in seed order.
 
     The frames of the first ``video_episodes`` episodes are kept (see
     :func:`write_gif`). A progress bar shows the successes so far unless ``progress`` is
     false. Raises :class:`EpisodeError` (the cause chained) naming the policy, episode
-    and seed if the policy or the robot fails; the robot is stopped first.
+    and seed if the policy or a robot fails; every robot is stopped first.
     """
     name = name or getattr(policy, "name", None) or type(policy).__name__
     seeds = [int(seed) for seed in seeds]
+    pool = SerialRobot(robots) if isinstance(robots, RobotBackend) else robots
     if not seeds:
         raise ValueError(f"no scene seed to evaluate policy {name!r} on")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"scene seeds must be distinct, got {seeds}")
     if max_steps < 1:
         raise ValueError(f"max_steps must be >= 1, got {max_steps}")
-    if max_steps > backend.max_episode_steps:
+    if max_steps > pool.max_episode_steps:
         raise ValueError(
-            f"backend {backend.name!r}: max_steps={max_steps} exceeds its episode limit "
-            f"max_episode_steps={backend.max_episode_steps}, so episodes would silently end "
+            f"backend {pool.name!r}: max_steps={max_steps} exceeds its episode limit "
+            f"max_episode_steps={pool.max_episode_steps}, so episodes would silently end "
             "early; lower max_steps or raise the backend's max_episode_steps"
         )
     if video_episodes < 0:
         raise ValueError(f"video_episodes must be >= 0, got {video_episodes}")
 
-    rows, videos, successes = [], [], 0
-    with tqdm(total=len(seeds), desc=f"evaluating {name}", unit="ep", disable=not progress) as bar:
-        for index, seed in enumerate(seeds):
-            keep_frames = index < video_episodes
-            episode = _run_episode(policy, name, index, backend, seed, max_steps, keep_frames)
-            rewards = episode.rewards  # max_steps >= 1: at least one step ran
-            rows.append(
-                {
-                    "policy": name,
-                    "seed": seed,
-                    "success": episode.success,
-                    "initial_coverage": episode.initial_coverage,
-                    "final_coverage": rewards[-1],
-                    "max_coverage": max(rewards),
-                    "improvement": max(rewards) - episode.initial_coverage,
-                    "return": float(np.sum(rewards)),
-                    "length": len(rewards),
-                }
-            )
-            if keep_frames:
-                frames = np.stack(episode.frames)
-                videos.append(EpisodeVideo(name, seed, frames, float(backend.fps)))
-            successes += episode.success
-            bar.set_postfix(success=f"{successes}/{index + 1}")
-            bar.update()
+    robot_side = getattr(policy, "robot_side", None)
+    batched = all(callable(getattr(policy, m, None)) for m in ("reset_robot", "act_batch"))
+    slots = pool.size if robot_side is not None or batched else 1
+    if slots < pool.size:
+        log.info("policy %r has no act_batch(): evaluating it on one robot at a time", name)
+    pool.use_policy(None if robot_side is None else robot_side())
+
+    queue = deque(enumerate(seeds))
+    running: dict[int, _Episode] = {}  # robot -> its episode
+    finished: dict[int, _Episode] = {}  # episode index -> episode
+    culprits: list[_Episode] = []  # the episodes the next failure belongs to
+
+    # Two groups of robots: the policy acts for one while the other's simulators run (a
+    # learned policy on a CPU costs about as much as a simulator step).
+    half = (slots + 1) // 2
+    groups = [group for group in (range(half), range(half, slots)) if group]
+    group_of = {robot: group for group in groups for robot in group}
+    waiting: set[int] = set()  # robots with a request out
+    ready: dict[range, list[int]] = {group: [] for group in groups}  # awaiting an action
+
+    def start(robot: int) -> None:
+        index, seed = queue.popleft()
+        episode = running[robot] = _Episode(index, seed, index < video_episodes)
+        culprits[:] = [episode]
+        if batched:
+            policy.reset_robot(robot, index)
+        elif robot_side is None:
+            policy.reset()
+        pool.send_reset(robot, seed, index, max_steps)
+        waiting.add(robot)
+
+    def act(robots: list[int]) -> None:
+        episodes = [running[robot] for robot in robots]
+        culprits[:] = episodes
+        if robot_side is not None:
+            actions = [None] * len(robots)  # each robot acts itself
+        elif not batched:
+            actions = [policy.act(episodes[0].frame, episodes[0].state)]
+        else:
+            frames = np.stack([episode.frame for episode in episodes])
+            states = np.stack([episode.state for episode in episodes])
+            actions = np.asarray(policy.act_batch(robots, frames, states))
+            if len(actions) != len(robots):
+                raise ValueError(
+                    f"act_batch() returned {len(actions)} actions for {len(robots)} robots"
+                )
+        for robot, action in zip(robots, actions, strict=True):
+            pool.send_step(robot, action)
+        waiting.update(robots)
+
+    try:
+        with tqdm(
+            total=len(seeds), desc=f"evaluating {name}", unit="ep", disable=not progress
+        ) as bar:
+            for robot in range(min(slots, len(seeds))):
+                start(robot)
+            while running:  # every running robot is waiting, or in a group that waits
+                for robot in pool.wait(sorted(waiting)):
+                    waiting.remove(robot)
+                    episode = running[robot]
+                    culprits[:] = [episode]
+                    reply = pool.receive(robot)
+                    group = group_of[robot]
+                    if isinstance(reply, ResetReply):
+                        episode.started(reply)
+                    else:
+                        episode.stepped(reply)
+                    if isinstance(reply, ResetReply) or not reply.done:
+                        ready[group].append(robot)
+                    else:
+                        finished[episode.index] = running.pop(robot)
+                        bar.update()
+                        successes = sum(e.success for e in finished.values())
+                        bar.set_postfix(success=f"{successes}/{len(finished)}")
+                        if queue:
+                            start(robot)
+                    # A group acts in lockstep: once all its robots have replied.
+                    if ready[group] and waiting.isdisjoint(group):
+                        act(sorted(ready[group]))
+                        ready[group] = []
+    except Exception as exc:
+        raise EpisodeError(_failure(name, culprits, pool.size, exc)) from exc
+    finally:
+        pool.stop(list(running))  # also on Ctrl-C: never leave a robot moving
+
+    episodes = [finished[index] for index in range(len(seeds))]
+    videos = [
+        EpisodeVideo(name, episode.seed, np.stack(episode.frames), pool.fps)
+        for episode in episodes
+        if episode.keep_frames
+    ]
+    rows = [episode.row(name) for episode in episodes]
     return PolicyEvaluation(pd.DataFrame(rows, columns=list(EPISODE_COLUMNS)), videos)
 
 

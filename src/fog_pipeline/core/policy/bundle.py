@@ -18,12 +18,16 @@ bounds in the actor), so the directory is self-sufficient. Load it without Kedro
 ``act`` filters the latent state with the surrogate's posterior (h from the previous
 state and action, z from the new frame and proprioceptive state) and returns the actor's
 deterministic action. A policy trained on a camera-only robot (P = 0) takes no state.
+Several robots at once: ``reset_robot(robot, episode)`` and ``act_batch(robots, frames,
+states)`` keep one filter per robot, each giving exactly the actions ``act`` would.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -59,8 +63,8 @@ class DeployedPolicy:
                 f"proprio_dim {surrogate.config.proprio_dim}"
             )
         self.surrogate, self.actor, self.info = surrogate.eval(), actor.eval(), info
-        self._state: LatentState | None = None
-        self._last_action: torch.Tensor | None = None
+        # Per robot: the filtered latent state and the action taken from it.
+        self._filters: dict[int, tuple[LatentState, torch.Tensor]] = {}
 
     @property
     def action_low(self) -> np.ndarray:
@@ -72,48 +76,78 @@ class DeployedPolicy:
 
     def reset(self) -> None:
         """Forget the filtered state: the next frame starts a new episode."""
-        self._state, self._last_action = None, None
+        self.reset_robot(0)
 
-    @torch.no_grad()
+    def reset_robot(self, robot: int, episode: int | None = None) -> None:
+        """Robot ``robot``'s next frame starts a new episode (which one does not matter:
+        the policy is deterministic)."""
+        self._filters.pop(robot, None)
+
     def act(self, frame: np.ndarray, state: np.ndarray | None = None) -> np.ndarray:
         """The action (A,) for the newest camera frame, uint8 (H, W, 3), and the robot's
         proprioceptive state read with it, float (P,) in ``info.state_names`` order."""
-        frame = np.asarray(frame)
-        if frame.dtype != np.uint8 or frame.shape != tuple(self.info.frame_shape):
+        frames = np.asarray(frame)[None]
+        return self.act_batch([0], frames, None if state is None else np.asarray(state)[None])[0]
+
+    @torch.no_grad()
+    def act_batch(
+        self, robots: Sequence[int], frames: np.ndarray, states: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The actions (N, A) of robots ``robots`` for their newest frames, uint8
+        (N, H, W, 3), and states, float (N, P); each robot has its own filter.
+
+        The networks run robot by robot: CPU kernels round differently with the batch
+        size (by ~1e-7 here), contacts amplify that over an episode, and a robot's action
+        must not depend on how many others share the call. They run on one thread: at
+        batch 1 a second one only waits, and beside busy simulator processes (parallel
+        evaluation) it waits for a free core, which made a step 10x slower.
+        """
+        frames = np.asarray(frames)
+        expected = (len(robots), *self.info.frame_shape)
+        if frames.dtype != np.uint8 or frames.shape != expected:
             raise ValueError(
                 f"act() takes the camera frame as uint8 {tuple(self.info.frame_shape)}, got "
-                f"{frame.dtype} {frame.shape}: render the robot at the resolution the "
+                f"{frames.dtype} {frames.shape[1:]}: render the robot at the resolution the "
                 "policy was trained on"
             )
+        proprio = self._proprio(states, len(robots))
+        with _one_thread():
+            return np.stack(
+                [
+                    self._act_one(robot, frames[k], None if proprio is None else proprio[k])
+                    for k, robot in enumerate(robots)
+                ]
+            )
+
+    def _act_one(self, robot: int, frame: np.ndarray, proprio: torch.Tensor | None) -> np.ndarray:
         pixels = to_model(frame[None])
-        proprio = self._proprio(state)
-        if self._state is None:
-            h = self.surrogate.initial(1).h
-            latent = self.surrogate.posterior(h, pixels, proprio)
+        proprio = None if proprio is None else proprio[None]
+        if robot in self._filters:
+            latent = self.surrogate.encode_next(*self._filters[robot], pixels, proprio)
         else:
-            latent = self.surrogate.encode_next(self._state, self._last_action, pixels, proprio)
+            latent = self.surrogate.posterior(self.surrogate.initial(1).h, pixels, proprio)
         action = self.actor.mode(latent.feature())
-        self._state, self._last_action = latent, action
+        self._filters[robot] = (latent, action)
         return action[0].numpy().astype(np.float32)
 
-    def _proprio(self, state: np.ndarray | None) -> torch.Tensor | None:
+    def _proprio(self, states: np.ndarray | None, count: int) -> torch.Tensor | None:
         names = self.info.state_names
         if not names:
-            if state is not None and np.size(state):
+            if states is not None and np.size(states):
                 raise ValueError(
                     f"this policy was trained without proprioception; act() got a state of "
-                    f"shape {np.shape(state)}: pass none"
+                    f"shape {np.shape(states)[1:]}: pass none"
                 )
             return None
-        if state is None:
+        if states is None:
             raise ValueError(f"act() needs the robot's state ({', '.join(names)})")
-        state = np.asarray(state, dtype=np.float32)
-        if state.shape != (len(names),) or not np.all(np.isfinite(state)):
+        states = np.asarray(states, dtype=np.float32)
+        if states.shape != (count, len(names)) or not np.all(np.isfinite(states)):
             raise ValueError(
                 f"act() takes the state as {len(names)} finite floats ({', '.join(names)}), "
-                f"got {state.shape} {state}"
+                f"got {states.shape[1:]} {states}"
             )
-        return torch.from_numpy(state)[None]
+        return torch.from_numpy(states)
 
     def save(self, path: str | os.PathLike) -> None:
         with atomic_dir(path) as tmp:
@@ -121,6 +155,16 @@ class DeployedPolicy:
             save_model(tmp / "actor", self.actor, self.actor.config)
             info = {"format": FORMAT, **asdict(self.info)}
             (tmp / INFO_FILE).write_text(json.dumps(info, indent=2))
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def load_policy(path: str | os.PathLike) -> DeployedPolicy:

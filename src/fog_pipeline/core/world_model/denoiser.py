@@ -192,24 +192,36 @@ class Denoiser(ActionNormalizedModule):
         context_actions: torch.Tensor,
         context_states: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        noise: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """EDM loss: E[lambda(sigma) * |D(x + sigma*n; sigma) - x|^2], ln sigma ~ N(p_mean, p_std).
 
         Computed in the equivalent form |F - (x - c_skip*x_noisy) / c_out|^2 (lambda * c_out^2
-        = 1): unit-scale targets at every sigma, no large weights under bf16.
+        = 1): unit-scale targets at every sigma, no large weights under bf16. ``noise``: the
+        draws of :meth:`loss_noise` for these rows (else drawn here from ``generator``).
         """
-        batch, device = next_frame.shape[0], next_frame.device
-        normal = torch.randn(batch, generator=generator, device=device)
+        normal, noise = self.loss_noise(next_frame, generator=generator) if noise is None else noise
         sigma = (self.config.p_mean + self.config.p_std * normal).exp().to(next_frame.dtype)
-        noise = torch.randn(
-            next_frame.shape, generator=generator, device=device, dtype=next_frame.dtype
-        )
         noisy = next_frame + sigma[:, None, None, None] * noise
         c_skip, c_out, _, _ = self.preconditioning(sigma)
         target = (next_frame - c_skip[:, None, None, None] * noisy) / c_out[:, None, None, None]
         condition = self._condition(context_frames, context_actions, context_states)
         raw = self._network(noisy, sigma, condition)
         return (raw.float() - target).square().mean()
+
+    @staticmethod
+    def loss_noise(
+        like: torch.Tensor, batch: int | None = None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss's random draws for ``batch`` rows of frames like ``like`` (B, C, H, W):
+        the normals of ln sigma, then the noise. Data-parallel processes each draw a whole
+        global batch and keep their rows: together, the draws of a single process."""
+        batch = like.shape[0] if batch is None else batch
+        normal = torch.randn(batch, generator=generator, device=like.device)
+        noise = torch.randn(
+            (batch, *like.shape[1:]), generator=generator, device=like.device, dtype=like.dtype
+        )
+        return normal, noise
 
     def sigmas(self, steps: int | None = None) -> torch.Tensor:
         """Karras' schedule: ``steps`` sigmas from sigma_max down to sigma_min, then 0."""

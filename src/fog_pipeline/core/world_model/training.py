@@ -7,14 +7,24 @@ resumable: every ``checkpoint_every`` steps the whole state (weights, EMA, optim
 random streams, step) is written atomically, as safetensors + JSON, to the checkpoint
 directory; a rerun with the same configuration and data continues from there, and ends
 with the same weights as an uninterrupted run.
+
+With ``processes`` > 1, ``fit`` trains data-parallel in that many spawned processes (see
+:mod:`fog_pipeline.core.distributed`). ``batch_size`` stays the global batch: every step
+draws it from the shared random streams exactly as one process would, and rank r trains
+on its r-th slice of the rows and of the loss noise; gradients are averaged over the
+ranks before clipping, so all ranks take the same step and keep the same weights and
+EMA. The result equals a single-process run up to floating-point reduction order, and a
+checkpoint resumes with any number of processes. Rank 0 alone checkpoints and reports.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
 import math
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,12 +32,21 @@ from typing import Annotated, Literal
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from pydantic import Field
 
 from fog_pipeline.core.config import STRICT_KEYS
 from fog_pipeline.core.device import autocast
+from fog_pipeline.core.distributed import (
+    Channel,
+    assert_identical,
+    average,
+    average_metrics,
+    run_processes,
+)
 from fog_pipeline.core.episodes.training_set import TrainingSet
 from fog_pipeline.core.training_state import (
+    load_training_state,
     resume_training_state,
     run_training_loop,
     save_training_state,
@@ -58,6 +77,16 @@ class WorldModelTrainingConfig:
     # bf16 autocast pays off only on CPUs with native bf16 (AVX-512 BF16/AMX) and on GPUs;
     # "auto" picks it there and fp32 elsewhere.
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # Data-parallel processes: one per GPU on CUDA (from the configured one on), else CPU
+    # processes sharing the cores. batch_size is the global batch, split evenly.
+    processes: Annotated[int, Field(ge=1)] = 1
+
+    def __post_init__(self) -> None:
+        if self.batch_size % self.processes:
+            raise ValueError(
+                f"batch_size ({self.batch_size}) is the global batch and must split evenly "
+                f"between the {self.processes} processes"
+            )
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -123,10 +152,17 @@ class WorldModelTrainer:
             model.denoiser.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
         self.reward_optimizer = torch.optim.AdamW(self.head_parameters(), lr=config.reward_lr)
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator(device).manual_seed(seed)
         self.step = 0
         self.fingerprint = self._fingerprint(seed)
+        # One rank of a data-parallel group (inside ``fit``'s processes), or the only one.
+        rank, self.world_size = (
+            (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+        )
+        rows = config.batch_size // self.world_size
+        self.rows = slice(rank * rows, (rank + 1) * rows)
 
     def head_parameters(self) -> list[torch.nn.Parameter]:
         """The reward model's and the state model's parameters: one optimiser."""
@@ -147,7 +183,8 @@ class WorldModelTrainer:
                 "denoiser": asdict(self.model.denoiser.config),
                 "reward": asdict(self.model.reward_model.config),
                 "state": None if state_model is None else asdict(state_model.config),
-                "training": asdict(self.config),
+                # The process count does not change the run (see the module's doc).
+                "training": {k: v for k, v in asdict(self.config).items() if k != "processes"},
                 "data": self.data.meta,
                 "n": len(self.data),
                 "seed": seed,
@@ -172,20 +209,28 @@ class WorldModelTrainer:
             rng=self.rng,
         )
 
+    def _state_targets(self) -> dict:
+        return {
+            "modules": {
+                **{name: module.load_state_dict for name, module in self._modules().items()},
+                "ema": self.ema.load_state_dict,
+            },
+            "optimizers": {"optim": self.optimizer, "reward_optim": self.reward_optimizer},
+            "generator": self.generator,
+            "rng": self.rng,
+            "device": self.device,
+        }
+
+    def load_checkpoint(self, path: Path) -> None:
+        self.step = load_training_state(path, **self._state_targets())
+
     def try_resume(self, path: Path) -> bool:
         """Load the checkpoint at ``path`` if it is an unfinished run of this exact setup."""
         step = resume_training_state(
             path,
             total_steps=self.config.steps,
             fingerprint=self.fingerprint,
-            modules={
-                **{name: module.load_state_dict for name, module in self._modules().items()},
-                "ema": self.ema.load_state_dict,
-            },
-            optimizers={"optim": self.optimizer, "reward_optim": self.reward_optimizer},
-            generator=self.generator,
-            rng=self.rng,
-            device=self.device,
+            **self._state_targets(),
         )
         if step is None:
             return False
@@ -195,9 +240,12 @@ class WorldModelTrainer:
 
     # -- training ----------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
-        starts = self.rng.choice(self.starts, size=self.config.batch_size)
+        starts = self.rng.choice(self.starts, size=self.config.batch_size)[self.rows]
         batch = batch_from_windows(
             self.data.windows(starts, self.window), self.context, self.reward_frames, self.device
+        )
+        draws = self.model.denoiser.loss_noise(
+            batch["next_frame"], self.config.batch_size, self.generator
         )
         factor = _lr_factor(self.step, self.config)
         for group in self.optimizer.param_groups:
@@ -209,7 +257,7 @@ class WorldModelTrainer:
                 batch["context_frames"],
                 batch["context_actions"],
                 batch["context_states"] if with_state else None,
-                generator=self.generator,
+                noise=tuple(draw[self.rows] for draw in draws),
             )
             next_state = batch["next_state"] if with_state else None
             reward_loss, reward_parts = self.model.reward_model.loss(
@@ -234,6 +282,9 @@ class WorldModelTrainer:
             reward_mse=float(reward_parts["reward_mse"]),
             progress_mse=float(reward_parts["progress_mse"]),
         )
+        if self.world_size > 1:
+            # The global batch's means, the same on every rank: all stop together on NaN.
+            metrics = average_metrics(metrics, self.device)
         bad = [name for name, value in metrics.items() if not math.isfinite(value)]
         if bad:
             raise NonFiniteLossError(
@@ -241,14 +292,16 @@ class WorldModelTrainer:
                 "checkpoint is intact; lower world_model.training.lr (or reward_lr) and rerun."
             )
         for optimizer, value, params in (
-            (self.optimizer, loss, self.model.denoiser.parameters()),
+            (self.optimizer, loss, list(self.model.denoiser.parameters())),
             (self.reward_optimizer, reward_loss, self.head_parameters()),
         ):
             optimizer.zero_grad(set_to_none=True)
             value.backward()
+            if self.world_size > 1:
+                average([p.grad for p in params if p.grad is not None])
             metrics_key = "grad_norm" if optimizer is self.optimizer else "reward_grad_norm"
             metrics[metrics_key] = float(
-                torch.nn.utils.clip_grad_norm_(list(params), self.config.grad_clip)
+                torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
             )
             optimizer.step()
         self.ema.update(self.model.denoiser)
@@ -260,6 +313,16 @@ class WorldModelTrainer:
         """Train to ``config.steps``, resuming from and checkpointing to ``checkpoint_dir``."""
         if checkpoint_dir is not None:
             self.try_resume(checkpoint_dir)
+        if self.config.processes == 1:
+            self._train(checkpoint_dir, on_metrics)
+        else:
+            self._train_in_processes(checkpoint_dir, on_metrics)
+        self.ema.copy_to(self.model.denoiser)
+        return self.model.eval()
+
+    def _train(
+        self, checkpoint_dir: Path | None, on_metrics: MetricsCallback | None, progress=True
+    ) -> None:
         for module in self.model.modules():
             module.train()
         run_training_loop(
@@ -269,6 +332,52 @@ class WorldModelTrainer:
             on_metrics,
             "world model",
             lambda m: {"loss": f"{m['denoiser_loss']:.4f}"},
+            progress,
         )
-        self.ema.copy_to(self.model.denoiser)
-        return self.model.eval()
+
+    def _train_in_processes(
+        self, checkpoint_dir: Path | None, on_metrics: MetricsCallback | None
+    ) -> None:
+        """Train in ``config.processes`` processes that start from this trainer's state
+        and hand theirs back at the end."""
+        with tempfile.TemporaryDirectory(prefix="fog-world-model-") as tmp:
+            handoff = Path(tmp)
+            self.save_checkpoint(handoff / "start")
+            # The architecture travels pickled, on the CPU (a CUDA tensor would unpickle onto
+            # this GPU in every process); the state travels on disk.
+            model = copy.deepcopy(self.model).to(torch.device("cpu"))
+            run_processes(
+                _train_process,
+                self.config.processes,
+                self.device,
+                args=(model, self.data, self.config, self.seed, checkpoint_dir, handoff),
+                on_message=None if on_metrics is None else lambda item: on_metrics(*item),
+            )
+            self.load_checkpoint(handoff / "end")
+
+
+def _train_process(
+    rank: int,
+    device: torch.device,
+    channel: Channel,
+    model: WorldModel,
+    data: TrainingSet,
+    config: WorldModelTrainingConfig,
+    seed: int,
+    checkpoint_dir: Path | None,
+    handoff: Path,
+) -> None:
+    """One rank of ``WorldModelTrainer.fit``: rank 0 alone reports, checkpoints and
+    hands the final state back."""
+    trainer = WorldModelTrainer(model.to(device), data, config, seed, device)
+    trainer.load_checkpoint(handoff / "start")
+    lead = rank == 0
+    trainer._train(
+        checkpoint_dir if lead else None,
+        (lambda step, metrics: channel.send((step, metrics))) if lead else None,
+        progress=lead,
+    )
+    modules = [*trainer._modules().values(), trainer.ema.module]
+    assert_identical([t for m in modules for t in m.state_dict().values()], "world-model weights")
+    if lead:
+        trainer.save_checkpoint(handoff / "end")

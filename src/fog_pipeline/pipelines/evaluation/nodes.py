@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -21,6 +22,7 @@ from fog_pipeline.core.evaluation import (
     comparison_figure,
     comparisons,
     evaluate_policy,
+    evaluation_robots,
     paired_differences,
     sample_efficiency_figure,
     sample_efficiency_row,
@@ -57,6 +59,9 @@ class EvaluationParams:
     video_episodes: Annotated[int, Field(ge=0)] = 2
     # Episodes per FoG/PPO snapshot on the sample-efficiency curve (the first seeds).
     snapshot_episodes: Annotated[int, Field(ge=1)] = 20
+    # Simulated robots stepped side by side (one process each, the same results as 1);
+    # 1, and any robot that is not a simulator, runs one episode at a time in-process.
+    robots: Annotated[int, Field(ge=1)] = 1
 
     def __post_init__(self) -> None:
         self.reference_policies = tuple(self.reference_policies)
@@ -104,10 +109,12 @@ def evaluate_on_robot(
 
     The robot is the one the data was recorded on (``collect.backend`` and its
     ``backend_options``): a policy trained on its camera frames must see the same
-    camera. ``learned_policies`` are extra node inputs mapped by name (the name becomes
+    camera; a simulator runs as ``evaluation.robots`` copies in parallel (the same
+    results). ``learned_policies`` are extra node inputs mapped by name (the name becomes
     the policy's name in every output), each an object with ``reset()`` and
     ``act(frame, state) -> action`` (``state``: the robot's proprioception,
-    ``backend.read_state()``, read right after ``frame``). Returns the per-episode table
+    ``backend.read_state()``, read right after ``frame``), and ``reset_robot`` /
+    ``act_batch`` to use several robots at once. Returns the per-episode table
     and the videos keyed ``<policy>_<k>`` (the first ``video_episodes`` episodes of each
     policy).
     """
@@ -135,7 +142,8 @@ def evaluate_on_robot(
         )
 
     tables, videos = [], {}
-    with make_backend(collect.backend, **collect.backend_options) as backend:
+    make_robot = functools.partial(make_backend, collect.backend, **collect.backend_options)
+    with make_robot() as backend:
         if config.max_steps > backend.max_episode_steps:
             raise ValueError(
                 f"evaluation.max_steps={config.max_steps} exceeds the robot's episode limit "
@@ -146,17 +154,19 @@ def evaluate_on_robot(
             name: _reference_policy(name, backend, collect, seed)
             for name in config.reference_policies
         } | learned_policies
-        for name, policy in policies.items():
-            result = evaluate_policy(
-                policy,
-                backend,
-                config.seeds,
-                config.max_steps,
-                name=name,
-                video_episodes=config.video_episodes,
-            )
-            tables.append(result.episodes)
-            videos |= {f"{name}_{k}": video for k, video in enumerate(result.videos)}
+        # One pool for all policies: its processes start once.
+        with evaluation_robots(backend, make_robot, config.robots) as robots:
+            for name, policy in policies.items():
+                result = evaluate_policy(
+                    policy,
+                    robots,
+                    config.seeds,
+                    config.max_steps,
+                    name=name,
+                    video_episodes=config.video_episodes,
+                )
+                tables.append(result.episodes)
+                videos |= {f"{name}_{k}": video for k, video in enumerate(result.videos)}
     return pd.concat(tables, ignore_index=True), videos
 
 

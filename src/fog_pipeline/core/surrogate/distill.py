@@ -8,7 +8,7 @@ surrogate sees the global model both where the data was and where it drifts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
@@ -31,6 +31,8 @@ class RolloutConfig:
     batch_size: Annotated[int, Field(ge=1)] = 32
     action_reversion: Annotated[float, Field(gt=0, le=1)] = 0.15
     action_sigma: Annotated[float, Field(ge=0)] = 0.4
+    # G's sampler precision: the one FoG and PPO imagine with (globals.yml).
+    precision: Literal["auto", "fp32", "bf16"] = "fp32"
 
 
 def ou_actions(

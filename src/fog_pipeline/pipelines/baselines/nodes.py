@@ -80,6 +80,7 @@ def train_ppo_baseline(
         max_steps=fog.env.max_steps,
         seed=seed,
         device=device,
+        precision=fog.env.precision,
     )
     gamma = parsed.ppo.gamma
     success_value = gamma / (1.0 - gamma) if gamma < 1 else 0.0

@@ -9,7 +9,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import torch
 from pydantic import Field
@@ -41,6 +41,8 @@ class ImaginedEnvConfig:
     # near the data it was trained on. G samples with its own setting
     # (world_model.denoiser.sampling_steps), the one its fidelity report measures.
     max_steps: Annotated[int, Field(ge=1)] = 100
+    # G's sampler precision, the same as in its fidelity report (globals.yml).
+    precision: Literal["auto", "fp32", "bf16"] = "fp32"
 
 
 @dataclass
@@ -177,6 +179,7 @@ def train_policy(
             max_steps=parsed.env.max_steps,
             seed=seed,
             device=device,
+            precision=parsed.env.precision,
         )
     surrogate, actor, critic = surrogate.to(device), actor.to(device), critic.to(device)
     trainer = FoGTrainer(
@@ -309,6 +312,7 @@ def picture_policy(
         max_steps=parsed.imagination.steps + 1,
         seed=seed,
         device=device,
+        precision=parsed.env.precision,
     )
     frames, rewards = imagine_episodes(policy, env, parsed.imagination.steps)
     world_model.to(torch.device("cpu"))

@@ -95,7 +95,12 @@ def distill_surrogate(
     device = select_device(parsed.device)
     rollout = parsed.distillation.rollouts
     env = WorldModelEnv(
-        world_model.to(device), training_set, rollout.batch_size, seed=seed, device=device
+        world_model.to(device),
+        training_set,
+        rollout.batch_size,
+        seed=seed,
+        device=device,
+        precision=rollout.precision,
     )
     sequences = world_model_rollouts(env, rollout, seed)
     world_model.to(torch.device("cpu"))

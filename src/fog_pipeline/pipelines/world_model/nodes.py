@@ -6,7 +6,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -36,6 +36,8 @@ class FidelityConfig:
 
     horizons: tuple[Annotated[int, Field(ge=1)], ...] = (1, 4, 16)
     windows: Annotated[int, Field(ge=1)] = 64
+    # G's sampler precision: the one FoG and PPO imagine with (globals.yml).
+    precision: Literal["auto", "fp32", "bf16"] = "fp32"
 
 
 @dataclass
@@ -130,7 +132,7 @@ def evaluate_world_model(
         parsed.evaluation.windows,
         seed,
         device,
-        parsed.training.precision,
+        parsed.evaluation.precision,
     )
     per_step = frame_fidelity(real, imagined, world_model.context, state_errors)["per_step"]
     rollouts = {f"k{k}": per_step[k - 1] for k in horizons}

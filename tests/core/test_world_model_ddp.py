@@ -7,18 +7,13 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
+from tiny_world import random_training_set, tiny_world_model
 
 from fog_pipeline.core.config import ConfigError, parse_config
 from fog_pipeline.core.distributed import assert_identical, run_processes
-from fog_pipeline.core.episodes.cleaning import Segment
-from fog_pipeline.core.episodes.training_set import build_training_set
-from fog_pipeline.core.world_model.denoiser import DenoiserConfig
 from fog_pipeline.core.world_model.model import WorldModel
-from fog_pipeline.core.world_model.reward import RewardModelConfig
-from fog_pipeline.core.world_model.state import StateModelConfig
 from fog_pipeline.core.world_model.training import (
     NonFiniteLossError,
     WorldModelTrainer,
@@ -27,7 +22,6 @@ from fog_pipeline.core.world_model.training import (
 
 pytestmark = pytest.mark.slow
 CPU = torch.device("cpu")
-SIZE, STATE_DIM = 8, 2
 # Two processes against one: the same global batch and random streams, so the runs
 # differ only by floating-point summation order (per-rank means, then the average).
 ATOL = 1e-5
@@ -45,44 +39,14 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def data():
-    rng = np.random.default_rng(0)
-    segments = []
-    for i in range(6):
-        frames = rng.integers(0, 255, size=(16, SIZE, SIZE, 3), dtype=np.uint8)
-        actions = rng.uniform(-1, 1, size=(16, 2)).astype(np.float32)
-        rewards = rng.uniform(0, 1, size=16).astype(np.float32)
-        state = rng.uniform(-1, 1, size=(16, STATE_DIM)).astype(np.float32)
-        success = np.zeros(16, dtype=bool)
-        segments.append(Segment(f"ep{i}", 0, frames, actions, rewards, success, state, rewards))
-    meta = {
-        "fps": 10.0,
-        "action_low": [-1.0, -1.0],
-        "action_high": [1.0, 1.0],
-        "state_names": ["x", "y"],
-    }
-    return build_training_set(segments, val_fraction=0.34, seed=0, meta=meta)
+    return random_training_set(episodes=6, length=16, val_fraction=0.34)
 
 
 def tiny_model() -> WorldModel:
-    torch.manual_seed(0)
-    size = {"frame_height": SIZE, "frame_width": SIZE}
-    denoiser = DenoiserConfig(
-        **size,
-        action_dim=2,
-        state_dim=STATE_DIM,
-        context=2,
-        block_out_channels=(8, 8),
-        norm_num_groups=4,
-        action_embed_dim=8,
-    )
     # Two channels per GroupNorm group: with one, the conv bias before it has no gradient
     # at all, and Adam turns the rounding noise of that zero into full-size steps of a
     # weight that changes nothing, which a weight comparison would flag.
-    reward = RewardModelConfig(
-        **size, state_dim=STATE_DIM, conv_channels=(8,), norm_num_groups=4, hidden=8
-    )
-    state = StateModelConfig(state_dim=STATE_DIM, action_dim=2, context=2, hidden=16)
-    return WorldModel.create(denoiser, reward, [0.0, 0.0], [0.5, 0.5], state)
+    return tiny_world_model(reward_channels=(8,))
 
 
 def trainer(data, processes: int, **overrides) -> WorldModelTrainer:

@@ -10,11 +10,9 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 from gymnasium.vector import AutoresetMode
+from tiny_world import SIZE, STATE_DIM, random_training_set, tiny_world_model
 
-from fog_pipeline.core.episodes.cleaning import Segment
-from fog_pipeline.core.episodes.training_set import build_training_set
 from fog_pipeline.core.surrogate import RSSM, RSSMConfig
-from fog_pipeline.core.world_model.denoiser import DenoiserConfig
 from fog_pipeline.core.world_model.gym_env import (
     WorldModelGymEnv,
     WorldModelVectorEnv,
@@ -22,10 +20,8 @@ from fog_pipeline.core.world_model.gym_env import (
     make_world_model_vector_env,
 )
 from fog_pipeline.core.world_model.model import WorldModel
-from fog_pipeline.core.world_model.reward import RewardModelConfig
-from fog_pipeline.core.world_model.state import StateModelConfig
 
-SIZE, STATE_DIM, N = 8, 2, 3
+N = 3
 
 
 @pytest.fixture(autouse=True)
@@ -39,47 +35,13 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def data():
-    rng = np.random.default_rng(0)
-    segments = []
-    for i in range(4):
-        frames = rng.integers(0, 255, size=(12, SIZE, SIZE, 3), dtype=np.uint8)
-        actions = rng.uniform(-1, 1, size=(12, 2)).astype(np.float32)
-        rewards = rng.uniform(0, 1, size=12).astype(np.float32)
-        state = rng.uniform(-1, 1, size=(12, STATE_DIM)).astype(np.float32)
-        success = np.zeros(12, dtype=bool)
-        segments.append(Segment(f"ep{i}", 0, frames, actions, rewards, success, state, rewards))
-    meta = {
-        "fps": 10.0,
-        "action_low": [-1.0, -1.0],
-        "action_high": [1.0, 1.0],
-        "state_names": ["x", "y"],
-    }
-    return build_training_set(segments, val_fraction=0.25, seed=0, meta=meta)
+    return random_training_set(episodes=4, length=12, val_fraction=0.25)
 
 
 def world_model(success_logit: float = -20.0) -> WorldModel:
     """A tiny untrained G whose success head always says ``success_logit`` (-20: never
     succeeds, so only the step limit ends episodes; +20: every step succeeds)."""
-    torch.manual_seed(0)
-    size = {"frame_height": SIZE, "frame_width": SIZE}
-    model = WorldModel.create(
-        DenoiserConfig(
-            **size,
-            action_dim=2,
-            state_dim=STATE_DIM,
-            context=2,
-            block_out_channels=(8, 8),
-            norm_num_groups=4,
-            action_embed_dim=8,
-            sampling_steps=1,
-        ),
-        RewardModelConfig(
-            **size, state_dim=STATE_DIM, conv_channels=(4,), norm_num_groups=4, hidden=8
-        ),
-        [0.0, 0.0],
-        [0.5, 0.5],
-        StateModelConfig(state_dim=STATE_DIM, action_dim=2, context=2, hidden=16),
-    )
+    model = tiny_world_model(sampling_steps=1)
     with torch.no_grad():
         last = model.reward_model.head[-1]
         last.weight[2].zero_()

@@ -6,14 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tiny_world import STATE_DIM, tiny_world_model
 
 from fog_pipeline.core.episodes.cleaning import Segment
 from fog_pipeline.core.episodes.training_set import build_training_set
-from fog_pipeline.core.world_model.denoiser import DenoiserConfig
 from fog_pipeline.core.world_model.env import WorldModelEnv
 from fog_pipeline.core.world_model.model import WorldModel
 from fog_pipeline.core.world_model.reward import RewardModelConfig
-from fog_pipeline.core.world_model.state import StateModelConfig
 from fog_pipeline.core.world_model.training import (
     NonFiniteLossError,
     WorldModelTrainer,
@@ -21,7 +20,6 @@ from fog_pipeline.core.world_model.training import (
 )
 
 CPU = torch.device("cpu")
-STATE_DIM = 2
 
 
 def integrated_actions(actions: np.ndarray) -> np.ndarray:
@@ -50,26 +48,7 @@ def tiny_data(make_episode):
 
 
 def tiny_model(seed: int = 0, state_dim: int = STATE_DIM) -> WorldModel:
-    torch.manual_seed(seed)
-    size = {"frame_height": 8, "frame_width": 8}
-    denoiser = DenoiserConfig(
-        **size,
-        action_dim=2,
-        state_dim=state_dim,
-        context=2,
-        block_out_channels=(8, 8),
-        norm_num_groups=4,
-        action_embed_dim=8,
-    )
-    reward = RewardModelConfig(
-        **size, state_dim=state_dim, conv_channels=(4,), norm_num_groups=4, hidden=8
-    )
-    state = (
-        StateModelConfig(state_dim=state_dim, action_dim=2, context=2, hidden=16)
-        if state_dim
-        else None
-    )
-    return WorldModel.create(denoiser, reward, [0.0, 0.0], [0.5, 0.5], state)
+    return tiny_world_model(seed=seed, state_dim=state_dim)
 
 
 def trainer(data, steps=12, **overrides) -> WorldModelTrainer:

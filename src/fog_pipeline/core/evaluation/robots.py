@@ -319,15 +319,17 @@ class SimulatorPool:
                 break
             if timeout_s is not None and waited >= timeout_s:
                 raise TimeoutError(f"robot process {process.name} did not answer in {timeout_s} s")
+        # Counted before it is read: a Ctrl-C between the two can then only leave a reply
+        # unread, which stop() tolerates (the worker still stops the robot, in order),
+        # never one counted that will not come, which stop() would wait for in vain.
+        self._pending[robot] -= 1
         try:
-            reply = conn.recv()
+            return conn.recv()
         except EOFError:
             process.join(_STOP_TIMEOUT_S)  # its exit code
             raise RuntimeError(
                 f"robot process {process.name} exited (code {process.exitcode})"
             ) from None
-        self._pending[robot] -= 1
-        return reply
 
     def stop(self, robots: Iterable[int]) -> None:
         """Stop ``robots`` once their pending replies are in (an error in one is moot: the

@@ -15,35 +15,22 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import torch
-import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from fog_pipeline.core.config import parse_config
 from fog_pipeline.core.device import autocast, select_device, use_bf16
 from fog_pipeline.core.world_model.denoiser import Denoiser, DenoiserConfig
 from fog_pipeline.core.world_model.reward import RewardModel, RewardModelConfig
+from fog_pipeline.diagnostics import load_project
 
 FRAME_SIZE = {"base": 32, "smoke": 16, "gpu": 64}
 
 
 def _params(env: str) -> dict:
-    merged: dict = {}
-    for layer in ("base", env):
-        path = Path("conf") / layer / "parameters_world_model.yml"
-        if path.exists():
-            _merge(merged, yaml.safe_load(path.read_text())["world_model"])
-    return merged
-
-
-def _merge(into: dict, update: dict) -> None:
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
-        else:
-            into[key] = value
+    """The ``world_model`` parameters of a Kedro environment, merged by Kedro itself."""
+    return load_project(None if env == "base" else env)[1]["world_model"]
 
 
 def _sync(device: torch.device) -> None:

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from fog_pipeline.core.config import parse_config
 from fog_pipeline.core.device import select_device, use_bf16
@@ -40,26 +39,15 @@ from fog_pipeline.core.world_model.model import WorldModel
 from fog_pipeline.core.world_model.reward import RewardModelConfig
 from fog_pipeline.core.world_model.state import StateModelConfig
 from fog_pipeline.core.world_model.training import WorldModelTrainer, WorldModelTrainingConfig
+from fog_pipeline.diagnostics import load_project
 
 FRAME_SIZE = {"base": 32, "smoke": 16, "gpu": 64}
 ACTION_DIM, STATE_DIM = 2, 4
 
 
 def _params(env: str) -> dict:
-    merged: dict = {}
-    for layer in ("base", env):
-        path = Path("conf") / layer / "parameters_world_model.yml"
-        if path.exists():
-            _merge(merged, yaml.safe_load(path.read_text())["world_model"])
-    return merged
-
-
-def _merge(into: dict, update: dict) -> None:
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
-        else:
-            into[key] = value
+    """The ``world_model`` parameters of a Kedro environment, merged by Kedro itself."""
+    return load_project(None if env == "base" else env)[1]["world_model"]
 
 
 def synthetic_training_set(size: int, segments: int = 40, length: int = 100) -> TrainingSet:

@@ -15,6 +15,7 @@ if "PYTEST_XDIST_WORKER" in os.environ:
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from fog_pipeline.core.episodes.schema import SCHEMA_VERSION, Episode  # noqa: E402
 
@@ -64,3 +65,14 @@ class LatentBox(gym.Env):
 @pytest.fixture
 def latent_box():
     return LatentBox
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine OpenMP
+    threads waiting on each other slow every op down by orders of magnitude. Spawned
+    training processes inherit the setting."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

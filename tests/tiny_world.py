@@ -1,5 +1,5 @@
-"""Tiny world models and random training sets for the tests that need a G but not a
-trained one (8x8 frames, 2 actions, a 2-channel proprioceptive state)."""
+"""Tiny world models, policy bundles and random training sets for the tests that need a
+model but not a trained one (8x8 frames by default, 2 actions, a 2-channel state)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ import torch
 
 from fog_pipeline.core.episodes.cleaning import Segment
 from fog_pipeline.core.episodes.training_set import TrainingSet, build_training_set
+from fog_pipeline.core.policy.actor import Actor, ActorConfig
+from fog_pipeline.core.policy.bundle import DeployedPolicy, PolicyInfo
+from fog_pipeline.core.surrogate.rssm import RSSM, RSSMConfig
 from fog_pipeline.core.world_model.denoiser import DenoiserConfig
 from fog_pipeline.core.world_model.model import WorldModel
 from fog_pipeline.core.world_model.reward import RewardModelConfig
@@ -65,3 +68,31 @@ def tiny_world_model(
         else None
     )
     return WorldModel.create(denoiser, reward, [0.0, 0.0], [0.5, 0.5], state)
+
+
+def tiny_bundle(
+    low,
+    high,
+    state_names: tuple[str, ...] = (),
+    seed: int = 0,
+    size: int = SIZE,
+    transitions: int = 0,
+) -> DeployedPolicy:
+    """An untrained FoG bundle (RSSM filter + actor) acting in [low, high]."""
+    torch.manual_seed(seed)
+    surrogate = RSSM(
+        RSSMConfig(
+            frame_height=size,
+            frame_width=size,
+            proprio_dim=len(state_names),
+            deter=16,
+            stoch=4,
+            hidden=16,
+            cnn_depth=4,
+            cnn_layers=2,
+        )
+    )
+    actor = Actor(ActorConfig(feature_dim=20, action_dim=2, hidden=(16,)))
+    actor.set_action_bounds(torch.as_tensor(low), torch.as_tensor(high))
+    info = PolicyInfo("fog", transitions, (size, size, 3), tuple(state_names))
+    return DeployedPolicy(surrogate, actor, info)

@@ -5,34 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tiny_world import tiny_bundle
 
 import fog_pipeline
 from fog_pipeline.core.baselines.ppo import PPOConfig, ppo_actor
-from fog_pipeline.core.policy.actor import Actor, ActorConfig
 from fog_pipeline.core.policy.bundle import DeployedPolicy, PolicyInfo
-from fog_pipeline.core.surrogate.rssm import RSSM, RSSMConfig
 
 SIZE = 8
 
 
 def bundle(seed: int = 0, state_names: tuple[str, ...] = ()) -> DeployedPolicy:
-    torch.manual_seed(seed)
-    surrogate = RSSM(
-        RSSMConfig(
-            frame_height=SIZE,
-            frame_width=SIZE,
-            proprio_dim=len(state_names),
-            deter=16,
-            stoch=4,
-            hidden=16,
-            cnn_depth=4,
-            cnn_layers=2,
-        )
-    )
-    actor = Actor(ActorConfig(feature_dim=20, action_dim=2, hidden=(16,)))
-    actor.set_action_bounds(torch.tensor([-2.0, 0.0]), torch.tensor([2.0, 1.0]))
-    info = PolicyInfo("fog", 123, (SIZE, SIZE, 3), state_names)
-    return DeployedPolicy(surrogate, actor, info)
+    return tiny_bundle([-2.0, 0.0], [2.0, 1.0], state_names, seed, SIZE, transitions=123)
 
 
 def test_bundle_acts_on_frame_and_proprioception(tmp_path):

@@ -19,15 +19,8 @@ from fog_pipeline.core.policy.prior import (
 )
 from fog_pipeline.core.surrogate.rssm import RSSM, RSSMConfig
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 LOW, HIGH = torch.tensor([-2.0, 0.0]), torch.tensor([2.0, 1.0])
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def demonstrator(features: torch.Tensor) -> torch.Tensor:

@@ -32,6 +32,7 @@ from fog_pipeline.core.surrogate import (
     straight_through,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SIZE, BATCH, T, A = 8, 3, 5, 2
 CONFIG = RSSMConfig(
     frame_height=SIZE,
@@ -43,16 +44,6 @@ CONFIG = RSSMConfig(
     cnn_depth=4,
     cnn_layers=2,
 )
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy machine OpenMP
-    threads waiting on each other slow every op down by orders of magnitude."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny(seed: int = 0, **overrides) -> RSSM:

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from flaky_pusht import FlakyPushT
+from tiny_world import tiny_bundle
 
 from fog_pipeline.core.envs import make_backend
 from fog_pipeline.core.envs.pusht import PushTBackend, PushTConfig
@@ -32,9 +32,7 @@ from fog_pipeline.core.evaluation import (
     evaluate_policy,
     evaluation_robots,
 )
-from fog_pipeline.core.policy.actor import Actor, ActorConfig
-from fog_pipeline.core.policy.bundle import DeployedPolicy, PolicyInfo
-from fog_pipeline.core.surrogate.rssm import RSSM, RSSMConfig
+from fog_pipeline.core.policy.bundle import DeployedPolicy
 
 SIZE = 16
 ROBOTS = 3
@@ -54,23 +52,7 @@ def pool():
 
 
 def _bundle() -> DeployedPolicy:
-    torch.manual_seed(0)
-    names = PushTBackend.state_names
-    surrogate = RSSM(
-        RSSMConfig(
-            frame_height=SIZE,
-            frame_width=SIZE,
-            proprio_dim=len(names),
-            deter=16,
-            stoch=4,
-            hidden=16,
-            cnn_depth=4,
-            cnn_layers=2,
-        )
-    )
-    actor = Actor(ActorConfig(feature_dim=20, action_dim=2, hidden=(16,)))
-    actor.set_action_bounds(torch.as_tensor(LOW), torch.as_tensor(HIGH))
-    return DeployedPolicy(surrogate, actor, PolicyInfo("fog", 0, (SIZE, SIZE, 3), names))
+    return tiny_bundle(LOW, HIGH, PushTBackend.state_names, size=SIZE)
 
 
 class BatchSpy:

@@ -20,21 +20,11 @@ from fog_pipeline.core.world_model.training import (
     WorldModelTrainingConfig,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 CPU = torch.device("cpu")
 # Two processes against one: the same global batch and random streams, so the runs
 # differ only by floating-point summation order (per-rank means, then the average).
 ATOL = 1e-5
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine two
-    threads wait on each other for seconds; the spawned processes get one each too."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

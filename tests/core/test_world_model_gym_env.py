@@ -21,16 +21,8 @@ from fog_pipeline.core.world_model.gym_env import (
 )
 from fog_pipeline.core.world_model.model import WorldModel
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 N = 3
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from intra-op threads on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ import math
 import multiprocessing
 import pickle
 import signal
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -242,6 +243,23 @@ def _worker(conn: Any, make_backend: Callable[[], RobotBackend]) -> None:
         backend.close()  # stops the robot
 
 
+@contextmanager
+def _whole_messages() -> Iterator[None]:
+    """Hold a Ctrl-C until the message is sent or read, and counted: one cut in the middle
+    leaves the pipe unreadable, or stop() waiting for a reply that will not come."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only
+        return
+    held: list[tuple] = []
+    previous = signal.signal(signal.SIGINT, lambda *received: held.append(received))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if held and callable(previous):
+            previous(*held[0])  # the default handler raises KeyboardInterrupt
+
+
 class SimulatorPool:
     """``size`` copies of a simulated robot, each built by ``make_backend()`` in its own
     process and driven through a pipe. A context manager; :meth:`close` ends the workers
@@ -280,8 +298,9 @@ class SimulatorPool:
         self.name, self.fps, self.max_episode_steps = specs.pop()
 
     def _send(self, robot: int, *request: Any) -> None:
-        self._conns[robot].send(request)
-        self._pending[robot] += 1
+        with _whole_messages():
+            self._conns[robot].send(request)
+            self._pending[robot] += 1
 
     def use_policy(self, factory: RobotSideFactory | None) -> None:
         for robot in range(self.size):
@@ -319,12 +338,11 @@ class SimulatorPool:
                 break
             if timeout_s is not None and waited >= timeout_s:
                 raise TimeoutError(f"robot process {process.name} did not answer in {timeout_s} s")
-        # Counted before it is read: a Ctrl-C between the two can then only leave a reply
-        # unread, which stop() tolerates (the worker still stops the robot, in order),
-        # never one counted that will not come, which stop() would wait for in vain.
-        self._pending[robot] -= 1
         try:
-            return conn.recv()
+            with _whole_messages():
+                reply = conn.recv()
+                self._pending[robot] -= 1
+                return reply
         except EOFError:
             process.join(_STOP_TIMEOUT_S)  # its exit code
             raise RuntimeError(

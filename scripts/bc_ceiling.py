@@ -13,10 +13,18 @@ on the actions (the Gaussian's mean), and scores it on validation scenes (seeds
     .venv/bin/python scripts/bc_ceiling.py --clean   # the operator without noise and lapses
     .venv/bin/python scripts/bc_ceiling.py --operator-mode  # + the operator's hidden mode
 
+    .venv/bin/python scripts/bc_ceiling.py --clean --dagger 3  # + on-policy relabelling
+
 ``--operator-mode`` also feeds the operator's hidden plan (its chosen contact, one-hot,
 and whether it is pushing or walking), read from a shadow copy of the operator that
 runs beside the cloned policy at evaluation. If that closes the gap, the missing
 ingredient is memory of the plan (a recurrent or chunked policy), not the policy's fit.
+
+``--dagger N`` adds N rounds of DAgger: the cloned policy drives 50 fresh scenes (seeds
+after the recorded ones), a clean shadow operator labels every state it visits, and the
+policy is refitted on everything so far. That removes the drift into states the
+demonstrations never show (compounding error); if the clone still fails, the operator's
+policy is beyond what the MLP can fit, not just beyond what the data covers.
 
 If this ceiling is far below the operator's own success, the behaviour prior (FoG's start
 and anchor) is limited by its policy class, not by perception or the world model.
@@ -80,6 +88,75 @@ class _Recorder:
 _CLEAN = {"action_noise": 0.0, "wander_rate": 0.0, "mistake_rate": 0.0}
 
 
+def fit(inputs: list[np.ndarray], targets: list[np.ndarray], steps: int) -> nn.Module:
+    """An MLP fitted by mean-squared error (the Gaussian's mean) to the recorded actions."""
+    x, y = torch.from_numpy(np.concatenate(inputs)), torch.from_numpy(np.concatenate(targets))
+    policy = nn.Sequential(
+        nn.Linear(x.shape[1], 512), nn.SiLU(), nn.Linear(512, 512), nn.SiLU(),
+        nn.Linear(512, 512), nn.SiLU(), nn.Linear(512, 2),
+    )  # fmt: skip
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-3)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    for _ in range(steps):
+        batch = torch.randint(len(x), (256,))
+        loss = (policy(x[batch]) - y[batch]).square().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    with torch.no_grad():
+        print(f"fit: action MSE {(policy(x) - y).square().mean().item():.3f} on {len(x)} steps")
+    return policy
+
+
+def _episodes(policy, backend, args, params, operator, seeds, relabel: bool):
+    """Runs the clone on ``seeds``; with ``relabel``, also the clean operator's action and
+    the clone's input at every visited state (DAgger's labels)."""
+    shadow = PushTTeleoperator(TeleoperatorConfig(**operator | _CLEAN))
+    results, inputs, targets = [], [], []
+    for seed in seeds:
+        frame = backend.reset(seed)
+        shadow.reset(np.random.default_rng(seed))
+        initial, best, action = backend.read_reward(), 0.0, np.zeros(2, np.float32)
+        seen, wanted = [], []
+        for _ in range(params["evaluation"]["max_steps"]):
+            with torch.no_grad():
+                features = scene_features(backend)
+                if args.operator_mode or relabel:
+                    expert = shadow.act(frame, backend)  # its plan (and action) here
+                if args.operator_mode:
+                    features = np.concatenate([features, operator_mode(shadow)])
+                features = np.concatenate([features, action]).astype(np.float32)
+                if relabel:
+                    seen.append(features)
+                    wanted.append(expert)
+                action = policy(torch.from_numpy(features)[None])[0].clamp(-1, 1).numpy()
+            result = backend.step(action)
+            frame = result.frame
+            best = max(best, result.reward)
+            if result.terminated or result.truncated:
+                break
+        results.append((result.success, result.reward, best - initial))
+        if relabel:
+            inputs.append(np.stack(seen))
+            targets.append(np.stack(wanted))
+    return results, inputs, targets
+
+
+def score(policy, backend, args, params, operator):
+    """Success count, final coverages and improvements on the validation scenes."""
+    seeds = range(args.first_seed, args.first_seed + args.episodes)
+    results, _, _ = _episodes(policy, backend, args, params, operator, seeds, relabel=False)
+    success, final, gained = zip(*results, strict=True)
+    return int(sum(success)), list(final), list(gained)
+
+
+def relabel(policy, backend, args, params, operator, seeds):
+    """DAgger's data: the clone's inputs on its own scenes and the operator's actions."""
+    _, inputs, targets = _episodes(policy, backend, args, params, operator, seeds, relabel=True)
+    return inputs, targets
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default=None, help="Kedro conf environment (default: base)")
@@ -90,6 +167,7 @@ def main() -> None:
     parser.add_argument(
         "--operator-mode", action="store_true", help="also feed the operator's hidden plan"
     )
+    parser.add_argument("--dagger", type=int, default=0, help="rounds of DAgger relabelling")
     args = parser.parse_args()
 
     _, params = load_project(args.env)
@@ -109,50 +187,27 @@ def main() -> None:
             previous = np.concatenate([np.zeros((1, 2), np.float32), episode.actions[:-1]])
             inputs.append(np.concatenate([np.stack(recorder.features), previous], axis=1))
             targets.append(episode.actions)
-        x, y = torch.from_numpy(np.concatenate(inputs)), torch.from_numpy(np.concatenate(targets))
-        print(f"recorded {len(x)} steps in {time.perf_counter() - started:.0f} s")
+        print(f"recorded {sum(map(len, inputs))} steps in {time.perf_counter() - started:.0f} s")
 
-        policy = nn.Sequential(
-            nn.Linear(x.shape[1], 512), nn.SiLU(), nn.Linear(512, 512), nn.SiLU(),
-            nn.Linear(512, 512), nn.SiLU(), nn.Linear(512, 2),
-        )  # fmt: skip
-        optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-3)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.steps)
-        for _ in range(args.steps):
-            batch = torch.randint(len(x), (256,))
-            loss = (policy(x[batch]) - y[batch]).square().mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-        print(f"fit: action MSE {loss.item():.3f} after {args.steps} steps")
-
-        successes, final, gained = 0, [], []
-        shadow = PushTTeleoperator(TeleoperatorConfig(**operator | _CLEAN))
-        for seed in range(args.first_seed, args.first_seed + args.episodes):
-            frame = backend.reset(seed)
-            shadow.reset(np.random.default_rng(seed))
-            initial, best, action = backend.read_reward(), 0.0, np.zeros(2, np.float32)
-            for _ in range(params["evaluation"]["max_steps"]):
-                with torch.no_grad():
-                    features = scene_features(backend)
-                    if args.operator_mode:
-                        shadow.act(frame, backend)  # its plan in this scene; action unused
-                        features = np.concatenate([features, operator_mode(shadow)])
-                    features = np.concatenate([features, action]).astype(np.float32)
-                    action = policy(torch.from_numpy(features)[None])[0].clamp(-1, 1).numpy()
-                result = backend.step(action)
-                frame = result.frame
-                best = max(best, result.reward)
-                if result.terminated or result.truncated:
-                    break
-            successes += result.success
-            final.append(result.reward)
-            gained.append(best - initial)
+        policy = fit(inputs, targets, args.steps)
+        successes, final, gained = score(policy, backend, args, params, operator)
+        print(f"round 0: success {successes}/{args.episodes}, final coverage {np.mean(final):.3f}")
+        for round_ in range(1, args.dagger + 1):
+            first = collect["first_env_seed"] + collect["n_episodes"] + 50 * (round_ - 1)
+            labels = relabel(policy, backend, args, params, operator, range(first, first + 50))
+            inputs += labels[0]
+            targets += labels[1]
+            policy = fit(inputs, targets, args.steps)
+            successes, final, gained = score(policy, backend, args, params, operator)
+            print(
+                f"DAgger round {round_} ({sum(map(len, inputs))} steps): success "
+                f"{successes}/{args.episodes}, final coverage {np.mean(final):.3f}"
+            )
     low, high = wilson_interval(successes, args.episodes)
     print(
         f"privileged BC ({'clean' if args.clean else 'default'} operator"
-        f"{', with its mode' if args.operator_mode else ''}): success "
+        f"{', with its mode' if args.operator_mode else ''}"
+        f"{f', {args.dagger} DAgger rounds' if args.dagger else ''}): success "
         f"{successes}/{args.episodes} (Wilson 95 % {low:.2f}-{high:.2f}), final coverage "
         f"{np.mean(final):.3f}, improvement {np.mean(gained):+.3f}; "
         f"{time.perf_counter() - started:.0f} s"

@@ -1,7 +1,7 @@
-"""The README's worked example, on the smoke sizes: a LeRobot folder in, a policy trained on
-it, evaluated on a robot served over the network.
+"""The worked example of docs/robots.md, on the smoke sizes: a LeRobot folder in, a policy
+trained on it, evaluated on a robot served over the network.
 
-The commands are the README's (`kedro run --pipeline=...`, `python -m
+The commands are the page's (`kedro run --pipeline=...`, `python -m
 fog_pipeline.serve_robot`), run as a user runs them, in a copy of the project. The LeRobot
 folder is the one `export_lerobot` writes from recorded smoke episodes (the same format
 a LeRobot user brings); the robot is the Push-T simulator behind the ZeroMQ server on

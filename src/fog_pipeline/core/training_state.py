@@ -208,8 +208,9 @@ class ResumableTrainer:
     generator: torch.Generator
     rng: np.random.Generator
     device: torch.device
-    # Set by a successful try_resume: fit() then does not load the same checkpoint again.
-    resumed = False
+    # Where try_resume last looked: fit() does not look there again (the caller may have
+    # resumed first, to know whether its metric log continues).
+    _resume_checked: Path | None = None
 
     def _total_steps(self) -> int:
         return self.config.steps
@@ -244,6 +245,7 @@ class ResumableTrainer:
 
     def try_resume(self, path: str | Path) -> bool:
         """Load the checkpoint at ``path`` if it is an unfinished run of this exact setup."""
+        self._resume_checked = Path(path)
         step = resume_training_state(
             path,
             total_steps=self._total_steps(),
@@ -252,13 +254,13 @@ class ResumableTrainer:
         )
         if step is None:
             return False
-        self.step, self.resumed = step, True
+        self.step = step
         log.info("Resumed %s from %s at step %d.", self.label, path, step)
         self._after_resume()
         return True
 
     def _resume_for_fit(self, path: str | Path | None) -> None:
-        if path is not None and not self.resumed:
+        if path is not None and Path(path) != self._resume_checked:
             self.try_resume(path)
 
     def _load_targets(self) -> dict[str, Any]:

@@ -31,10 +31,10 @@ import yaml
 from fog_pipeline.core.device import autocast, cpu_has_native_bf16
 from fog_pipeline.core.episodes.training_set import TrainingSet
 from fog_pipeline.core.policy.fog import FoGConfig, FoGTrainer
+from fog_pipeline.core.policy.training import build_actor_critic, parse_policy_params
 from fog_pipeline.core.world_model.env import WorldModelEnv
 from fog_pipeline.core.world_model.model import WorldModel
 from fog_pipeline.datasets.surrogate import SurrogateDataset
-from fog_pipeline.pipelines.policy.nodes import build_actor_critic, parse_policy_params
 
 ARTIFACTS = Path("data/06_models")
 VARIANTS = ("default", "threads=1", "channels_last", "bf16", "compile")

@@ -30,6 +30,7 @@ from fog_pipeline.core.evaluation.report import (
     sample_efficiency_figure,
     sample_efficiency_row,
 )
+from fog_pipeline.core.policy.training import parse_policy_params
 from fog_pipeline.diagnostics import (
     REPORT_DIR,
     VALIDATION_FIRST_SEED,
@@ -38,7 +39,6 @@ from fog_pipeline.diagnostics import (
     score_on_validation,
 )
 from fog_pipeline.pipelines.baselines.nodes import train_ppo_baseline
-from fog_pipeline.pipelines.policy.nodes import parse_policy_params
 
 
 def main() -> None:

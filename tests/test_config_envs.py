@@ -14,13 +14,13 @@ import pytest
 import yaml
 from kedro.config import OmegaConfigLoader
 
+from fog_pipeline.core.baselines.training import BaselinesParams
 from fog_pipeline.core.config import parse_config
+from fog_pipeline.core.episodes.collection import CollectParams
+from fog_pipeline.core.evaluation.protocol import EvaluationParams
+from fog_pipeline.core.policy.training import parse_policy_params
 from fog_pipeline.core.surrogate.rssm import RSSMConfig
-from fog_pipeline.pipelines.baselines.nodes import BaselinesParams
-from fog_pipeline.pipelines.collect.nodes import CollectParams
 from fog_pipeline.pipelines.episodes.nodes import EpisodesParams
-from fog_pipeline.pipelines.evaluation.nodes import EvaluationParams
-from fog_pipeline.pipelines.policy.nodes import parse_policy_params
 from fog_pipeline.pipelines.surrogate.nodes import SurrogateParams
 from fog_pipeline.pipelines.world_model.nodes import WorldModelParams, _configs
 from fog_pipeline.settings import CONFIG_LOADER_ARGS

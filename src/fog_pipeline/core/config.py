@@ -38,3 +38,19 @@ def parse_config(cls: type[T], params: Mapping[str, Any] | None, where: str) -> 
             + "\n".join(problems)
             + f"\nFix them in conf/<env>/parameters_*.yml under `{where.split('.')[0]}`."
         ) from None
+
+
+def parse_sized(
+    cls: type[T], params: Mapping[str, Any] | None, derived: Mapping[str, Any], where: str
+) -> T:
+    """Validate ``params`` with the ``derived`` sizes (taken from the data or the models)
+    into ``cls``; a derived key set in ``params`` is an error that names it."""
+    params = dict(params or {})
+    clash = sorted(set(derived) & set(params))
+    if clash:
+        key = clash[0]
+        raise ConfigError(
+            f"{where}.{key} is derived from the data or the models ({derived[key]!r}); "
+            f"remove it from conf/<env>/parameters_*.yml."
+        )
+    return parse_config(cls, {**params, **derived}, where)

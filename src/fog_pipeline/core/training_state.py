@@ -5,13 +5,20 @@ under ``<optimiser>/<param index>/<slot>``, the torch generator); ``state.json``
 step, the run's fingerprint, the NumPy generator and the optimisers' param groups. Written
 atomically. A checkpoint is resumed only if it belongs to the same setup (fingerprint) and
 its run had not finished: a rerun after completion is a new run.
+
+Every trainer (world model, surrogate, FoG, PPO) is a :class:`ResumableTrainer`: it names
+the parts of its state, and the mixin saves, loads and resumes them; :func:`fingerprint`
+hashes what a checkpoint must match, and :func:`run_training_loop` steps, reports and
+checkpoints every ``checkpoint_every`` steps.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +30,29 @@ from tqdm.auto import tqdm
 from fog_pipeline.core.io import atomic_dir
 
 log = logging.getLogger(__name__)
+
+StateLoader = Callable[[dict[str, torch.Tensor]], Any]
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return str(value)
+
+
+def fingerprint(parts: Mapping[str, Any]) -> str:
+    """What a checkpoint must match to be resumed: a short hash of ``parts`` (configs,
+    data descriptions, seed) as JSON with sorted keys; dataclasses enter as their fields."""
+    blob = json.dumps(parts, sort_keys=True, default=_jsonable)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def tensor_digest(tensors: Iterable[torch.Tensor]) -> str:
+    """A short hash of tensors' values (which weights a run started from)."""
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def save_training_state(
@@ -161,3 +191,83 @@ def run_training_loop(
                     on_metrics(trainer.step, averaged)
             if checkpoint_dir is not None and (trainer.step % config.checkpoint_every == 0 or last):
                 trainer.save_checkpoint(checkpoint_dir)
+
+
+class ResumableTrainer:
+    """Checkpointing for a trainer: save, load and resume its whole state.
+
+    A subclass sets ``step``, ``fingerprint``, ``generator``, ``rng`` and ``device``, names
+    its run in ``label`` (for the log) and lists its state in :meth:`_checkpoint_modules`
+    (prefix -> tensors), :meth:`_checkpoint_loaders` (prefix -> what restores them) and
+    :meth:`_checkpoint_optimizers`; :meth:`_total_steps` is where its run finishes.
+    """
+
+    label = "training"
+    step: int
+    fingerprint: str
+    generator: torch.Generator
+    rng: np.random.Generator
+    device: torch.device
+    # Where try_resume last looked: fit() does not look there again (the caller may have
+    # resumed first, to know whether its metric log continues).
+    _resume_checked: Path | None = None
+
+    def _total_steps(self) -> int:
+        return self.config.steps
+
+    def _checkpoint_modules(self) -> dict[str, Mapping[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    def _checkpoint_loaders(self) -> dict[str, StateLoader]:
+        raise NotImplementedError
+
+    def _checkpoint_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def _after_resume(self) -> None:
+        """Called once a checkpoint was resumed (state that derives from the loaded one)."""
+
+    def save_checkpoint(self, path: str | Path) -> None:
+        """The whole training state, written atomically to ``path``."""
+        save_training_state(
+            path,
+            step=self.step,
+            fingerprint=self.fingerprint,
+            modules=self._checkpoint_modules(),
+            optimizers=self._checkpoint_optimizers(),
+            generator=self.generator,
+            rng=self.rng,
+        )
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Restore the state at ``path`` whatever its fingerprint and step."""
+        self.step = load_training_state(path, **self._load_targets())
+
+    def try_resume(self, path: str | Path) -> bool:
+        """Load the checkpoint at ``path`` if it is an unfinished run of this exact setup."""
+        self._resume_checked = Path(path)
+        step = resume_training_state(
+            path,
+            total_steps=self._total_steps(),
+            fingerprint=self.fingerprint,
+            **self._load_targets(),
+        )
+        if step is None:
+            return False
+        self.step = step
+        log.info("Resumed %s from %s at step %d.", self.label, path, step)
+        self._after_resume()
+        return True
+
+    def _resume_for_fit(self, path: str | Path | None) -> None:
+        if path is not None and Path(path) != self._resume_checked:
+            self.try_resume(path)
+
+    def _load_targets(self) -> dict[str, Any]:
+        return {
+            "modules": self._checkpoint_loaders(),
+            "optimizers": self._checkpoint_optimizers(),
+            "generator": self.generator,
+            "rng": self.rng,
+            "device": self.device,
+        }

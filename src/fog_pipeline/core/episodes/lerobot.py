@@ -56,6 +56,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
+from tqdm.auto import tqdm
 
 from fog_pipeline.core.config import STRICT_KEYS
 from fog_pipeline.core.episodes.schema import SCHEMA_VERSION, Episode
@@ -752,6 +753,31 @@ def read_lerobot(
             videos.close()
 
     return episodes()
+
+
+def import_lerobot(
+    folder: str | os.PathLike, config: LeRobotImportConfig | None = None
+) -> tuple[dict[str, Episode], pd.DataFrame]:
+    """Every episode :func:`read_lerobot` reads, keyed ``lerobot_<episode_index>``, and a
+    manifest with one row per episode."""
+    episodes: dict[str, Episode] = {}
+    rows = []
+    for episode in tqdm(read_lerobot(folder, config), desc="importing", unit="ep"):
+        index = int(episode.attrs["lerobot_episode_index"])
+        episode_id = f"lerobot_{index:06d}"
+        episodes[episode_id] = episode
+        rows.append(
+            {
+                "episode_id": episode_id,
+                "lerobot_episode_index": index,
+                "steps": len(episode),
+                "task": episode.attrs["task"],
+                "success": bool(episode.success.any()),
+                "final_reward": float(episode.rewards[-1]),
+                "clipped_action_steps": int(episode.attrs.get("clipped_action_steps", 0)),
+            }
+        )
+    return episodes, pd.DataFrame(rows)
 
 
 def _episode(

@@ -46,11 +46,9 @@ model with the RSSM's ``observe`` / ``encode_next`` / ``swapped_step`` and
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -66,9 +64,11 @@ from fog_pipeline.core.policy.returns import decoupled, td_lambda
 from fog_pipeline.core.surrogate.rssm import LatentState
 from fog_pipeline.core.surrogate.training import SequenceReplay, SurrogateTrainer
 from fog_pipeline.core.training_state import (
-    resume_training_state,
+    ResumableTrainer,
+    StateLoader,
+    fingerprint,
     run_training_loop,
-    save_training_state,
+    tensor_digest,
 )
 from fog_pipeline.core.world_model.frames import to_uint8
 from fog_pipeline.core.world_model.training import NonFiniteLossError
@@ -139,15 +139,9 @@ class FoGConfig:
         return [round(self.iterations * (k + 1) / self.snapshots) for k in range(self.snapshots)]
 
 
-def tensor_digest(tensors: Iterable[torch.Tensor]) -> str:
-    """A short hash of tensors' values (which weights a run started from)."""
-    digest = hashlib.sha256()
-    for tensor in tensors:
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
+class FoGTrainer(ResumableTrainer):
+    label = "policy training"
 
-
-class FoGTrainer:
     def __init__(
         self,
         env: Any,
@@ -206,7 +200,17 @@ class FoGTrainer:
         self.step = 0
         self.state: LatentState | None = None
         self.snapshots: dict[int, dict[str, torch.Tensor]] = {}
-        self.fingerprint = self._fingerprint(seed, fingerprint_extra or {})
+        self.fingerprint = fingerprint(
+            {
+                "fog": config,
+                "actor": actor.config,
+                "critic": critic.config,
+                "surrogate": tensor_digest(surrogate.state_dict().values()),
+                "seed": seed,
+                **({"prior": self.prior} if self.prior.enabled else {}),
+                **(fingerprint_extra or {}),
+            }
+        )
 
     # -- bookkeeping -------------------------------------------------------------------
     @property
@@ -217,22 +221,6 @@ class FoGTrainer:
     @property
     def alpha(self) -> float:
         return float(self.log_alpha.detach().exp())
-
-    def _fingerprint(self, seed: int, extra: dict[str, Any]) -> str:
-        blob = json.dumps(
-            {
-                "fog": asdict(self.config),
-                "actor": asdict(self.actor.config),
-                "critic": asdict(self.critic.config),
-                "surrogate": tensor_digest(self.surrogate.state_dict().values()),
-                "seed": seed,
-                **({"prior": asdict(self.prior)} if self.prior.enabled else {}),
-                **extra,
-            },
-            sort_keys=True,
-            default=str,
-        )
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def _set_lr(self) -> None:
         config = self.config
@@ -525,7 +513,7 @@ class FoGTrainer:
             self.surrogate_trainer.generator.set_state(extra["surrogate_generator"].cpu())
             self.surrogate_trainer.step = int(extra["surrogate_step"])
 
-    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+    def _checkpoint_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         optimizers = {
             "actor_optim": self.actor_optimizer,
             "critic_optim": self.critic_optimizer,
@@ -535,7 +523,7 @@ class FoGTrainer:
             optimizers["surrogate_optim"] = self.surrogate_trainer.optimizer
         return optimizers
 
-    def save_checkpoint(self, path: str | Path) -> None:
+    def _checkpoint_modules(self) -> dict[str, dict[str, torch.Tensor]]:
         modules = {
             "actor": self.actor.state_dict(),
             "critic": self.critic.state_dict(),
@@ -544,28 +532,17 @@ class FoGTrainer:
             "extra": self._extra_state(),
         }
         modules.update({f"snapshot_{t}": state for t, state in self.snapshots.items()})
-        save_training_state(
-            path,
-            step=self.step,
-            fingerprint=self.fingerprint,
-            modules=modules,
-            optimizers=self._optimizers(),
-            generator=self.generator,
-            rng=self.rng,
-        )
+        return modules
 
-    def try_resume(self, path: str | Path) -> bool:
-        """Continue an unfinished run of this exact setup from ``path``, if there is one."""
-        per_iteration = self.config.transitions_per_iteration
-
-        def keep_snapshot(transitions: int) -> Callable[[dict[str, torch.Tensor]], None]:
+    def _checkpoint_loaders(self) -> dict[str, StateLoader]:
+        def keep_snapshot(transitions: int) -> StateLoader:
             def load(state: dict[str, torch.Tensor]) -> None:
                 if state:
                     self.snapshots[transitions] = state
 
             return load
 
-        loaders: dict[str, Callable[[dict[str, torch.Tensor]], Any]] = {
+        loaders: dict[str, StateLoader] = {
             "actor": self.actor.load_state_dict,
             "critic": self.critic.load_state_dict,
             "target": self.target.network.load_state_dict,
@@ -573,24 +550,13 @@ class FoGTrainer:
             "extra": self._load_extra_state,
         }
         for iteration in self.config.snapshot_iterations():
-            transitions = iteration * per_iteration
+            transitions = iteration * self.config.transitions_per_iteration
             loaders[f"snapshot_{transitions}"] = keep_snapshot(transitions)
-        step = resume_training_state(
-            path,
-            total_steps=self.config.iterations,
-            fingerprint=self.fingerprint,
-            modules=loaders,
-            optimizers=self._optimizers(),
-            generator=self.generator,
-            rng=self.rng,
-            device=self.device,
-        )
-        if step is None:
-            return False
-        self.step = step
+        return loaders
+
+    def _after_resume(self) -> None:
         if self._refresh_due():
             self.demonstrations = self.refresh_demonstrations()
-        return True
 
     def fit(
         self,
@@ -598,8 +564,7 @@ class FoGTrainer:
         on_metrics: Callable[[int, dict[str, float]], None] | None = None,
     ) -> None:
         """Train for ``config.iterations``; resume from and checkpoint to ``checkpoint_dir``."""
-        if checkpoint_dir is not None:
-            self.try_resume(checkpoint_dir)
+        self._resume_for_fit(checkpoint_dir)
         run_training_loop(
             self,
             self.train_iteration,

@@ -20,11 +20,10 @@ policy optimises: the dense task-progress label.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,11 +34,7 @@ from pydantic import Field
 from fog_pipeline.core.config import STRICT_KEYS
 from fog_pipeline.core.episodes.training_set import TrainingSet
 from fog_pipeline.core.surrogate.rssm import RSSM
-from fog_pipeline.core.training_state import (
-    resume_training_state,
-    run_training_loop,
-    save_training_state,
-)
+from fog_pipeline.core.training_state import ResumableTrainer, fingerprint, run_training_loop
 from fog_pipeline.core.world_model.frames import to_model
 
 # One error type for every training loop: a caller catches world-model and surrogate
@@ -117,7 +112,7 @@ def _lr_factor(step: int, config: SurrogateTrainingConfig) -> float:
     return 1.0
 
 
-class SurrogateTrainer:
+class SurrogateTrainer(ResumableTrainer):
     """Owns the optimiser and random streams of one surrogate.
 
     ``data`` is needed only by :meth:`sample_batch` / :meth:`fit` (and enters the resume
@@ -125,6 +120,8 @@ class SurrogateTrainer:
     (N, T, ...) sequence arrays in the batch format (e.g. world-model rollouts). FoG's
     online updates call :meth:`train_step` with replay batches and pass none.
     """
+
+    label = "surrogate training"
 
     def __init__(
         self,
@@ -146,62 +143,32 @@ class SurrogateTrainer:
         self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.step = 0
-        self.fingerprint = self._fingerprint(seed)
-
-    def _fingerprint(self, seed: int) -> str:
-        """What a checkpoint must match to be resumed: configs, data and seed."""
-        if self.data is None:
-            data = None
-        elif isinstance(self.data, TrainingSet):
-            data = {"meta": self.data.meta, "n": len(self.data)}
-        else:  # sequences: their shapes and a digest of the (small) labels
-            digest = hashlib.sha256()
-            for key in ("actions", "rewards"):
-                digest.update(np.ascontiguousarray(self.data[key]).tobytes())
-            shapes = {key: list(np.shape(value)) for key, value in self.data.items()}
-            data = {"shapes": shapes, "digest": digest.hexdigest()}
-        blob = json.dumps(
-            {
-                "model": asdict(self.model.config),
-                "training": asdict(self.config),
-                "data": data,
-                "seed": seed,
-            },
-            sort_keys=True,
-            default=str,
+        self.fingerprint = fingerprint(
+            {"model": model.config, "training": config, "data": self._describe_data(), "seed": seed}
         )
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def _describe_data(self) -> dict[str, Any] | None:
+        """What the fingerprint knows of ``data``."""
+        if self.data is None:
+            return None
+        if isinstance(self.data, TrainingSet):
+            return {"meta": self.data.meta, "n": len(self.data)}
+        # Sequences: their shapes and a digest of the (small) labels.
+        digest = hashlib.sha256()
+        for key in ("actions", "rewards"):
+            digest.update(np.ascontiguousarray(self.data[key]).tobytes())
+        shapes = {key: list(np.shape(value)) for key, value in self.data.items()}
+        return {"shapes": shapes, "digest": digest.hexdigest()}
 
     # -- checkpointing -----------------------------------------------------------------
-    def save_checkpoint(self, path: str | Path) -> None:
-        """Weights, optimiser, random streams and step, written atomically to ``path``."""
-        save_training_state(
-            path,
-            step=self.step,
-            fingerprint=self.fingerprint,
-            modules={"model": self.model.state_dict()},
-            optimizers={"optim": self.optimizer},
-            generator=self.generator,
-            rng=self.rng,
-        )
+    def _checkpoint_modules(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {"model": self.model.state_dict()}
 
-    def try_resume(self, path: str | Path) -> bool:
-        """Load the checkpoint at ``path`` if it is an unfinished run of this exact setup."""
-        step = resume_training_state(
-            path,
-            total_steps=self.config.steps,
-            fingerprint=self.fingerprint,
-            modules={"model": self.model.load_state_dict},
-            optimizers={"optim": self.optimizer},
-            generator=self.generator,
-            rng=self.rng,
-            device=self.device,
-        )
-        if step is None:
-            return False
-        self.step = step
-        log.info("Resumed surrogate training from %s at step %d.", path, self.step)
-        return True
+    def _checkpoint_loaders(self) -> dict[str, Callable]:
+        return {"model": self.model.load_state_dict}
+
+    def _checkpoint_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"optim": self.optimizer}
 
     # -- training ----------------------------------------------------------------------
     def train_step(self, batch: Batch) -> dict[str, float]:
@@ -320,8 +287,7 @@ class SurrogateTrainer:
         """
         next_batch = self.sample_batch if next_batch is None else next_batch
         checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
-        if checkpoint_dir is not None:
-            self.try_resume(checkpoint_dir)
+        self._resume_for_fit(checkpoint_dir)
         run_training_loop(
             self,
             lambda: self.train_step(next_batch()),

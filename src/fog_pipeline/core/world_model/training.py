@@ -20,8 +20,6 @@ checkpoint resumes with any number of processes. Rank 0 alone checkpoints and re
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import logging
 import math
 import tempfile
@@ -45,12 +43,7 @@ from fog_pipeline.core.distributed import (
     run_processes,
 )
 from fog_pipeline.core.episodes.training_set import TrainingSet
-from fog_pipeline.core.training_state import (
-    load_training_state,
-    resume_training_state,
-    run_training_loop,
-    save_training_state,
-)
+from fog_pipeline.core.training_state import ResumableTrainer, fingerprint, run_training_loop
 from fog_pipeline.core.world_model.ema import EMA
 from fog_pipeline.core.world_model.frames import to_model
 from fog_pipeline.core.world_model.model import WorldModel
@@ -125,8 +118,10 @@ def batch_from_windows(windows: dict[str, np.ndarray], context: int, reward_fram
     }
 
 
-class WorldModelTrainer:
+class WorldModelTrainer(ResumableTrainer):
     """Owns the models, optimisers and random streams of one training run."""
+
+    label = "world-model training"
 
     def __init__(
         self,
@@ -156,7 +151,19 @@ class WorldModelTrainer:
         self.rng = np.random.default_rng(seed)
         self.generator = torch.Generator(device).manual_seed(seed)
         self.step = 0
-        self.fingerprint = self._fingerprint(seed)
+        state_model = model.state_model
+        self.fingerprint = fingerprint(
+            {
+                "denoiser": model.denoiser.config,
+                "reward": model.reward_model.config,
+                "state": None if state_model is None else state_model.config,
+                # The process count does not change the run (see the module's doc).
+                "training": {k: v for k, v in asdict(config).items() if k != "processes"},
+                "data": training_set.meta,
+                "n": len(training_set),
+                "seed": seed,
+            }
+        )
         # One rank of a data-parallel group (inside ``fit``'s processes), or the only one.
         rank, self.world_size = (
             (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
@@ -175,68 +182,21 @@ class WorldModelTrainer:
             modules["state"] = self.model.state_model
         return modules
 
-    def _fingerprint(self, seed: int) -> str:
-        """What a checkpoint must match to be resumed: configs, data and seed."""
-        state_model = self.model.state_model
-        blob = json.dumps(
-            {
-                "denoiser": asdict(self.model.denoiser.config),
-                "reward": asdict(self.model.reward_model.config),
-                "state": None if state_model is None else asdict(state_model.config),
-                # The process count does not change the run (see the module's doc).
-                "training": {k: v for k, v in asdict(self.config).items() if k != "processes"},
-                "data": self.data.meta,
-                "n": len(self.data),
-                "seed": seed,
-            },
-            sort_keys=True,
-            default=str,
-        )
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
     # -- checkpointing -----------------------------------------------------------------
-    def save_checkpoint(self, path: Path) -> None:
-        save_training_state(
-            path,
-            step=self.step,
-            fingerprint=self.fingerprint,
-            modules={
-                **{name: module.state_dict() for name, module in self._modules().items()},
-                "ema": self.ema.state_dict(),
-            },
-            optimizers={"optim": self.optimizer, "reward_optim": self.reward_optimizer},
-            generator=self.generator,
-            rng=self.rng,
-        )
-
-    def _state_targets(self) -> dict:
+    def _checkpoint_modules(self) -> dict[str, dict[str, torch.Tensor]]:
         return {
-            "modules": {
-                **{name: module.load_state_dict for name, module in self._modules().items()},
-                "ema": self.ema.load_state_dict,
-            },
-            "optimizers": {"optim": self.optimizer, "reward_optim": self.reward_optimizer},
-            "generator": self.generator,
-            "rng": self.rng,
-            "device": self.device,
+            **{name: module.state_dict() for name, module in self._modules().items()},
+            "ema": self.ema.state_dict(),
         }
 
-    def load_checkpoint(self, path: Path) -> None:
-        self.step = load_training_state(path, **self._state_targets())
+    def _checkpoint_loaders(self) -> dict[str, Callable]:
+        return {
+            **{name: module.load_state_dict for name, module in self._modules().items()},
+            "ema": self.ema.load_state_dict,
+        }
 
-    def try_resume(self, path: Path) -> bool:
-        """Load the checkpoint at ``path`` if it is an unfinished run of this exact setup."""
-        step = resume_training_state(
-            path,
-            total_steps=self.config.steps,
-            fingerprint=self.fingerprint,
-            **self._state_targets(),
-        )
-        if step is None:
-            return False
-        self.step = step
-        log.info("Resumed world-model training from %s at step %d.", path, self.step)
-        return True
+    def _checkpoint_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"optim": self.optimizer, "reward_optim": self.reward_optimizer}
 
     # -- training ----------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
@@ -311,8 +271,7 @@ class WorldModelTrainer:
 
     def fit(self, checkpoint_dir: Path | None, on_metrics: MetricsCallback | None = None):
         """Train to ``config.steps``, resuming from and checkpointing to ``checkpoint_dir``."""
-        if checkpoint_dir is not None:
-            self.try_resume(checkpoint_dir)
+        self._resume_for_fit(checkpoint_dir)
         if self.config.processes == 1:
             self._train(checkpoint_dir, on_metrics)
         else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -14,16 +13,15 @@ from tqdm.auto import tqdm
 
 from fog_pipeline.core.config import STRICT_KEYS, parse_config
 from fog_pipeline.core.episodes.cleaning import (
-    QUARANTINED,
     CleaningConfig,
     CleaningResult,
     clean_file,
     reconcile,
 )
+from fog_pipeline.core.episodes.report import cleaning_report
 from fog_pipeline.core.episodes.training_set import TrainingSet, build_training_set
 
 log = logging.getLogger(__name__)
-STATUSES = ("kept", "repaired", "quarantined")
 
 
 @dataclass
@@ -71,40 +69,9 @@ def report_episodes(
     results: list[CleaningResult], training_set: TrainingSet
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """One row per raw file, the quarantine list, and counts per status and reason."""
-    segments = training_set.segments
-    split_of = dict(zip(segments["episode_id"], segments["split"], strict=True))
-    report = pd.DataFrame(
-        [
-            {
-                "episode_id": r.episode_id,
-                "status": r.status,
-                "reasons": ";".join(r.reasons),
-                "length_before": r.length_before,
-                "length_after": r.length_after,
-                "segments": len(r.segments),
-                "split": split_of.get(r.episode_id, ""),
-                "state_dim": len(r.state_names),
-                "progress_source": r.progress_source,
-            }
-            for r in results
-        ]
-    )
-    quarantine = report.loc[report["status"] == QUARANTINED, ["episode_id", "reasons"]]
+    report, quarantine, summary = cleaning_report(results, training_set)
     for row in quarantine.itertuples():
         log.warning("Quarantined %s: %s", row.episode_id, row.reasons)
-    reasons = Counter(reason for r in results for reason in r.reasons)
-    statuses = Counter(r.status for r in results)
-    summary = {
-        "files": len(results),
-        "status": {status: statuses.get(status, 0) for status in STATUSES},
-        "reasons": dict(sorted(reasons.items())),
-        "steps_before": int(report["length_before"].sum()),
-        "steps_after": int(report["length_after"].sum()),
-        "segments": int(report["segments"].sum()),
-        "splits": training_set.meta["splits"],
-        "state_names": training_set.meta["state_names"],
-        "progress_source": training_set.meta["progress_source"],
-    }
     log.info(
         "Cleaned %d files: %s; %d of %d steps kept.",
         len(results),
@@ -112,4 +79,4 @@ def report_episodes(
         summary["steps_after"],
         summary["steps_before"],
     )
-    return report, quarantine.reset_index(drop=True), summary
+    return report, quarantine, summary

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from fog_pipeline.core.config import STRICT_KEYS, parse_config
-from fog_pipeline.core.episodes.lerobot import LeRobotImportConfig, read_lerobot
+from fog_pipeline.core.episodes.lerobot import LeRobotImportConfig, import_lerobot
 from fog_pipeline.core.episodes.schema import Episode
 
 log = logging.getLogger(__name__)
@@ -35,24 +34,7 @@ def import_lerobot_episodes(params: dict[str, Any]) -> tuple[dict[str, Episode],
     stops the run before anything is written.
     """
     config = parse_config(ImportLeRobotParams, params, "lerobot.import")
-    episodes: dict[str, Episode] = {}
-    rows = []
-    for episode in tqdm(read_lerobot(config.source, config.reader), desc="importing", unit="ep"):
-        index = int(episode.attrs["lerobot_episode_index"])
-        episode_id = f"lerobot_{index:06d}"
-        episodes[episode_id] = episode
-        rows.append(
-            {
-                "episode_id": episode_id,
-                "lerobot_episode_index": index,
-                "steps": len(episode),
-                "task": episode.attrs["task"],
-                "success": bool(episode.success.any()),
-                "final_reward": float(episode.rewards[-1]),
-                "clipped_action_steps": int(episode.attrs.get("clipped_action_steps", 0)),
-            }
-        )
-    manifest = pd.DataFrame(rows)
+    episodes, manifest = import_lerobot(config.source, config.reader)
     steps, clipped = int(manifest["steps"].sum()), int(manifest["clipped_action_steps"].sum())
     log.info(
         "Imported %d LeRobot episodes (%d steps, success in %d) from %s.",

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from fog_pipeline.core.config import STRICT_KEYS, parse_config
+from fog_pipeline.core.config import STRICT_KEYS, parse_config, parse_sized
 from fog_pipeline.core.device import select_device
 from fog_pipeline.core.episodes.training_set import TrainingSet
 from fog_pipeline.core.surrogate.distill import RolloutConfig, world_model_rollouts
@@ -63,10 +63,7 @@ def fit_surrogate_on_episodes(training_set: TrainingSet, params: dict, seed: int
         "action_dim": training_set.meta["action_dim"],
         "proprio_dim": training_set.meta["state_dim"],
     }
-    clash = sorted(set(derived) & set(parsed.rssm))
-    if clash:
-        raise ValueError(f"surrogate.rssm.{clash[0]} comes from the training set; remove it.")
-    config = parse_config(RSSMConfig, {**parsed.rssm, **derived}, "surrogate.rssm")
+    config = parse_sized(RSSMConfig, parsed.rssm, derived, "surrogate.rssm")
     model = RSSM(config)
     stats = training_set.meta["stats"]
     model.set_action_stats(torch.tensor(stats["action_mean"]), torch.tensor(stats["action_std"]))

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field
 
-from fog_pipeline.core.config import STRICT_KEYS, parse_config
+from fog_pipeline.core.config import STRICT_KEYS, parse_config, parse_sized
 from fog_pipeline.core.device import select_device
 from fog_pipeline.core.episodes.training_set import TrainingSet
 from fog_pipeline.core.world_model.denoiser import DenoiserConfig
@@ -57,31 +57,22 @@ class WorldModelParams:
 
 
 def _configs(params: WorldModelParams, data: TrainingSet):
+    """The model configs: the parameters' architecture with the training set's sizes."""
     height, width, _ = data.meta["frame_shape"]
     frame = {"frame_height": height, "frame_width": width}
     action, state = {"action_dim": data.meta["action_dim"]}, {"state_dim": data.meta["state_dim"]}
-    derived = {"denoiser": frame | action | state, "reward_model": frame | state}
-    derived["state_model"] = action | state | {"context": "the denoiser's context"}
-    for section, keys in derived.items():
-        for key in keys:
-            if key in getattr(params, section):
-                raise ValueError(
-                    f"world_model.{section}.{key} comes from the training set "
-                    f"({keys[key]}); remove it from parameters_world_model.yml."
-                )
-    denoiser = parse_config(
-        DenoiserConfig, {**params.denoiser, **derived["denoiser"]}, "world_model.denoiser"
+    denoiser = parse_sized(
+        DenoiserConfig, params.denoiser, frame | action | state, "world_model.denoiser"
     )
-    reward = parse_config(
-        RewardModelConfig,
-        {**params.reward_model, **derived["reward_model"]},
-        "world_model.reward_model",
+    reward = parse_sized(
+        RewardModelConfig, params.reward_model, frame | state, "world_model.reward_model"
     )
     state_model = None
     if denoiser.state_dim:
-        state_model = parse_config(
+        state_model = parse_sized(
             StateModelConfig,
-            {**params.state_model, **derived["state_model"], "context": denoiser.context},
+            params.state_model,
+            action | state | {"context": denoiser.context},
             "world_model.state_model",
         )
     return denoiser, reward, state_model

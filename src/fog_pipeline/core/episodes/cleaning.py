@@ -329,8 +329,9 @@ def reconcile(results: list[CleaningResult]) -> list[CleaningResult]:
         listing = ", ".join(f"{reason}: {n}" for reason, n in sorted(counts.items()))
         raise NoUsableEpisodesError(
             f"No usable episode among {len(results)} file(s); reasons: {listing or 'no files'}. "
-            "See docs in README 'Episode schema' and data/08_reporting/episodes_report.csv "
-            "conventions; fix the recorder or relax parameters_episodes.yml:episodes.cleaning."
+            "See docs/episodes.md for the schema and data/08_reporting/episodes_report.csv for "
+            "each file's reason; fix the recorder or relax "
+            "parameters_episodes.yml:episodes.cleaning."
         )
     signatures = [_signature(r) for r in usable]
     majority = max(set(signatures), key=lambda s: (signatures.count(s), -signatures.index(s)))

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from fog_pipeline.core.config import parse_config
-from fog_pipeline.core.io import atomic_dir
+from fog_pipeline.core.io import atomic_dir, recover
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -62,7 +62,7 @@ def save_model(path: str | os.PathLike, model: nn.Module, config: Any) -> None:
 
 def load_config(path: str | os.PathLike, config_cls: type[Any], model_type: str) -> Any:
     """Read and validate a checkpoint's config; ``model_type`` must match its ``"type"``."""
-    config_path = Path(path) / CONFIG_FILE
+    config_path = recover(path) / CONFIG_FILE
     if not config_path.is_file():
         raise FileNotFoundError(f"No model checkpoint at {path}: missing {config_path}")
     data = json.loads(config_path.read_text())

@@ -12,7 +12,7 @@ import numpy as np
 from kedro.io import AbstractDataset
 
 from fog_pipeline.core.evaluation import EpisodeVideo, write_gif
-from fog_pipeline.core.io import atomic_dir
+from fog_pipeline.core.io import atomic_dir, recover
 
 
 class GifFolderDataset(AbstractDataset[Mapping[str, EpisodeVideo], dict[str, np.ndarray]]):
@@ -29,7 +29,8 @@ class GifFolderDataset(AbstractDataset[Mapping[str, EpisodeVideo], dict[str, np.
 
     def load(self) -> dict[str, np.ndarray]:
         return {
-            file.stem: iio.imread(file, index=None) for file in sorted(self._path.glob("*.gif"))
+            file.stem: iio.imread(file, index=None)
+            for file in sorted(recover(self._path).glob("*.gif"))
         }
 
     def save(self, data: Mapping[str, EpisodeVideo]) -> None:
@@ -38,7 +39,7 @@ class GifFolderDataset(AbstractDataset[Mapping[str, EpisodeVideo], dict[str, np.
                 write_gif(tmp / f"{name}.gif", video, self._display_size)
 
     def _exists(self) -> bool:
-        return self._path.is_dir()
+        return recover(self._path).is_dir()
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path), "display_size": self._display_size}

@@ -1,15 +1,31 @@
-"""Kedro datasets: HDF5 episode folder and training set round trips."""
+"""Kedro datasets: round trips, missing and damaged files, failed saves."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 from kedro.io import DatasetError
+from tiny_world import tiny_bundle, tiny_world_model
 
+from fog_pipeline.core import checkpoint, io
 from fog_pipeline.core.episodes.cleaning import Segment
 from fog_pipeline.core.episodes.schema import EpisodeReadError, episode_to_bytes
 from fog_pipeline.core.episodes.training_set import TrainingSet, build_training_set
-from fog_pipeline.datasets import EpisodeFolderDataset, TrainingSetDataset
+from fog_pipeline.core.evaluation import EpisodeVideo
+from fog_pipeline.core.surrogate.rssm import RSSM, RSSMConfig
+from fog_pipeline.datasets import (
+    EpisodeFolderDataset,
+    GifFolderDataset,
+    PolicyBundleDataset,
+    PolicySnapshotsDataset,
+    SurrogateDataset,
+    TrainingSetDataset,
+    WorldModelDataset,
+)
 from fog_pipeline.pipelines.episodes.nodes import build_dataset, clean_episodes, report_episodes
 
 
@@ -146,3 +162,222 @@ def test_training_set_from_before_state_asks_for_a_rebuild(tmp_path, make_episod
         (path / f"{name}.npy").unlink()  # the layout before state and progress
     with pytest.raises(FileNotFoundError, match="state, progress.*kedro run --pipeline=episodes"):
         TrainingSet.load(path)
+
+
+# -- the model, policy and video datasets ------------------------------------------------
+def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    one, other = a.state_dict(), b.state_dict()
+    assert one.keys() == other.keys()
+    for name in one:
+        torch.testing.assert_close(one[name], other[name], rtol=0, atol=0, msg=name)
+
+
+def fail_on_call(monkeypatch, number: int) -> None:
+    """The ``number``-th tensor file written (from 1) fails, like a full disk."""
+    calls = []
+    save_tensors = checkpoint.save_tensors
+
+    def failing(*args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == number:
+            raise OSError(28, "No space left on device")
+        return save_tensors(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "save_tensors", failing)
+
+
+def only(tmp_path) -> list[str]:
+    return sorted(p.name for p in tmp_path.iterdir())
+
+
+def damage(file) -> None:
+    data = file.read_bytes()
+    file.write_bytes(data[: len(data) // 2])
+
+
+def test_world_model_round_trip_and_a_failed_save(tmp_path, monkeypatch):
+    dataset = WorldModelDataset(path=str(tmp_path / "world_model"))
+    assert not dataset.exists()
+    model = tiny_world_model(seed=0)
+    dataset.save(model)
+    assert dataset.exists()
+    loaded = dataset.load()
+    assert loaded.state_dim == model.state_dim and loaded.context == model.context
+    for part in ("denoiser", "reward_model", "state_model"):
+        assert_same_weights(getattr(loaded, part), getattr(model, part))
+
+    fail_on_call(monkeypatch, 2)  # the denoiser is written, the reward model is not
+    with pytest.raises(DatasetError, match="No space left"):
+        dataset.save(tiny_world_model(seed=1))
+    assert_same_weights(dataset.load().denoiser, model.denoiser)
+    assert only(tmp_path) == ["world_model"], "no half-written folder left"
+
+
+def test_world_model_missing_or_damaged_names_the_fix_or_the_file(tmp_path):
+    dataset = WorldModelDataset(path=str(tmp_path / "world_model"))
+    with pytest.raises(DatasetError, match="kedro run --pipeline=world_model"):
+        dataset.load()
+    dataset.save(tiny_world_model())
+    damage(tmp_path / "world_model/reward_model/model.safetensors")
+    with pytest.raises(
+        DatasetError, match=r"Damaged tensor file .*reward_model/model\.safetensors"
+    ):
+        dataset.load()
+
+
+def tiny_surrogate(seed: int) -> RSSM:
+    torch.manual_seed(seed)
+    config = RSSMConfig(
+        frame_height=8, frame_width=8, deter=8, stoch=4, hidden=8, cnn_depth=4, cnn_layers=2
+    )
+    return RSSM(config)
+
+
+def test_surrogate_round_trip_and_a_failed_save(tmp_path, monkeypatch):
+    dataset = SurrogateDataset(path=str(tmp_path / "surrogate"))
+    assert not dataset.exists()
+    model = tiny_surrogate(0)
+    dataset.save(model)
+    assert dataset.exists()
+    loaded = dataset.load()
+    assert loaded.config == model.config and not loaded.training
+    assert_same_weights(loaded, model)
+
+    fail_on_call(monkeypatch, 1)  # config.json is written, the weights are not
+    with pytest.raises(DatasetError, match="No space left"):
+        dataset.save(tiny_surrogate(1))
+    assert_same_weights(dataset.load(), model)
+    assert only(tmp_path) == ["surrogate"]
+
+
+def test_surrogate_missing_or_damaged_names_the_fix_or_the_file(tmp_path):
+    dataset = SurrogateDataset(path=str(tmp_path / "surrogate"))
+    with pytest.raises(DatasetError, match="kedro run --pipeline=surrogate"):
+        dataset.load()
+    dataset.save(tiny_surrogate(0))
+    (tmp_path / "surrogate/config.json").write_text('{"type": "RSSM", "deter":')
+    with pytest.raises(DatasetError, match=r"Damaged model checkpoint .*config\.json"):
+        dataset.load()
+
+
+def acts_alike(one, other) -> bool:
+    frame = np.random.default_rng(0).integers(0, 255, (8, 8, 3), dtype=np.uint8)
+    one.reset(), other.reset()
+    return np.array_equal(one.act(frame), other.act(frame))
+
+
+def test_policy_bundle_round_trip_and_a_failed_save(tmp_path, monkeypatch):
+    dataset = PolicyBundleDataset(path=str(tmp_path / "policy"))
+    assert not dataset.exists()
+    bundle = tiny_bundle([-1.0, -1.0], [1.0, 1.0], seed=0, transitions=24)
+    dataset.save(bundle)
+    assert dataset.exists()
+    loaded = dataset.load()
+    assert loaded.info == bundle.info
+    assert acts_alike(loaded, bundle)
+    other = tiny_bundle([-1.0, -1.0], [1.0, 1.0], seed=1)
+    assert not acts_alike(other, bundle), "the check above could not fail"
+
+    fail_on_call(monkeypatch, 2)  # the surrogate is written, the actor is not
+    with pytest.raises(DatasetError, match="No space left"):
+        dataset.save(other)
+    assert acts_alike(dataset.load(), bundle)
+    assert only(tmp_path) == ["policy"]
+
+
+def test_policy_bundle_missing_or_damaged_names_the_fix_or_the_file(tmp_path):
+    dataset = PolicyBundleDataset(path=str(tmp_path / "policy"))
+    with pytest.raises(DatasetError, match="kedro run --pipeline=policy"):
+        dataset.load()
+    dataset.save(tiny_bundle([-1.0, -1.0], [1.0, 1.0]))
+    damage(tmp_path / "policy/actor/model.safetensors")
+    with pytest.raises(DatasetError, match=r"Damaged tensor file .*actor/model\.safetensors"):
+        dataset.load()
+
+
+def test_policy_snapshots_round_trip_and_a_failed_save(tmp_path):
+    dataset = PolicySnapshotsDataset(path=str(tmp_path / "snapshots"))
+    assert not dataset.exists()
+    (tmp_path / "snapshots").mkdir()
+    assert not dataset.exists(), "an empty folder holds no snapshot"
+    bundles = {t: tiny_bundle([-1.0, -1.0], [1.0, 1.0], seed=t, transitions=t) for t in (0, 12)}
+    dataset.save(bundles)
+    assert dataset.exists()
+    assert only(tmp_path / "snapshots") == ["transitions_000000000", "transitions_000000012"]
+    loaded = dataset.load()
+    assert sorted(loaded) == [0, 12]
+    for transitions, bundle in bundles.items():
+        assert loaded[transitions].info.transitions == transitions
+        assert acts_alike(loaded[transitions], bundle)
+
+    with pytest.raises(DatasetError):
+        dataset.save({24: bundles[0], 36: "not a policy"})
+    assert sorted(dataset.load()) == [0, 12], "the whole set is replaced, or none of it"
+    assert only(tmp_path) == ["snapshots"]
+
+
+def test_policy_snapshots_missing_names_the_fix(tmp_path):
+    with pytest.raises(DatasetError, match="kedro run --pipeline=policy"):
+        PolicySnapshotsDataset(path=str(tmp_path / "snapshots")).load()
+
+
+def video(name: str, steps: int, seed: int) -> EpisodeVideo:
+    """Frames of pure colours (a GIF palette holds them exactly), each unlike the last."""
+    rng = np.random.default_rng(seed)
+    frames = (rng.integers(0, 2, (steps + 1, 4, 4, 3)) * 255).astype(np.uint8)
+    frames[np.arange(steps + 1), 0, 0] = [[255 * (t % 2), 0, 255] for t in range(steps + 1)]
+    return EpisodeVideo(policy=name, seed=seed, frames=frames, fps=10.0)
+
+
+def test_gif_folder_round_trip_and_a_failed_save(tmp_path):
+    dataset = GifFolderDataset(path=str(tmp_path / "videos"), display_size=16)
+    assert not dataset.exists()
+    videos = {"fog_0": video("fog", 3, 0), "ppo_0": video("ppo", 5, 1)}
+    dataset.save(videos)
+    loaded = dataset.load()
+    assert sorted(loaded) == ["fog_0", "ppo_0"]
+    for name, original in videos.items():
+        upscaled = original.frames.repeat(4, axis=1).repeat(4, axis=2)  # 4 x 4 -> 16 x 16
+        np.testing.assert_array_equal(loaded[name], upscaled)
+
+    broken = EpisodeVideo(policy="x", seed=0, frames=np.zeros((2, 4, 4)), fps=10.0)
+    with pytest.raises(DatasetError, match="frames must be uint8"):
+        dataset.save({"new_0": video("new", 2, 2), "broken_0": broken})
+    assert sorted(dataset.load()) == ["fog_0", "ppo_0"]
+    assert only(tmp_path) == ["videos"]
+
+
+def test_gif_folder_missing_or_damaged_names_the_fix_or_the_file(tmp_path):
+    dataset = GifFolderDataset(path=str(tmp_path / "videos"))
+    with pytest.raises(DatasetError, match="kedro run --pipeline=evaluation"):
+        dataset.load()
+    dataset.save({"fog_0": video("fog", 3, 0)})
+    damage(tmp_path / "videos/fog_0.gif")
+    with pytest.raises(DatasetError, match=r"Damaged GIF .*fog_0\.gif"):
+        dataset.load()
+
+
+class Crash(BaseException):
+    """The process dies between the two renames of a swap."""
+
+
+def test_a_dataset_recovers_the_previous_version_after_a_crash_mid_swap(tmp_path, monkeypatch):
+    """Where there is no atomic exchange, a swap takes two renames; a crash between them
+    leaves only the previous version, aside: the next load finds it."""
+    dataset = PolicySnapshotsDataset(path=str(tmp_path / "snapshots"))
+    dataset.save({0: tiny_bundle([-1.0, -1.0], [1.0, 1.0], transitions=0)})
+    monkeypatch.setattr(io, "exchange", lambda a, b: False)
+    rename, path = os.rename, tmp_path / "snapshots"
+
+    def crashing(source, target):
+        if Path(target) == path:
+            raise Crash  # the new version's rename into place (and the handler's restore)
+        rename(source, target)
+
+    monkeypatch.setattr(io.os, "rename", crashing)
+    with pytest.raises(Crash):
+        dataset.save({12: tiny_bundle([-1.0, -1.0], [1.0, 1.0], transitions=12)})
+    monkeypatch.undo()
+    assert not (tmp_path / "snapshots").exists()  # the gap
+    assert dataset.exists()
+    assert sorted(dataset.load()) == [0]

@@ -9,6 +9,7 @@ from tiny_world import tiny_bundle
 
 import fog_pipeline
 from fog_pipeline.core.baselines.ppo import PPOConfig, ppo_actor
+from fog_pipeline.core.io import old_path
 from fog_pipeline.core.policy.bundle import DeployedPolicy, PolicyInfo
 
 SIZE = 8
@@ -63,6 +64,19 @@ def test_bundle_round_trip_acts_identically_and_respects_bounds(tmp_path):
     first = policy.act(frames(1)[0])
     policy.act(frames(2)[1])
     assert not np.array_equal(policy.act(frames(1)[0]), first)
+
+
+def test_load_policy_recovers_a_bundle_left_mid_swap(tmp_path):
+    """A crash between atomic_dir's two renames leaves only the .old copy: the direct
+    loader (no Kedro dataset in between) must put it back, not report a missing bundle."""
+    policy, path = bundle(), tmp_path / "policy"
+    policy.save(path)
+    path.rename(old_path(path))
+    loaded = fog_pipeline.load_policy(path)
+    assert path.is_dir() and not old_path(path).exists()
+    policy.reset()
+    loaded.reset()
+    np.testing.assert_array_equal(policy.act(frames(1)[0]), loaded.act(frames(1)[0]))
 
 
 def test_bundle_refuses_frames_it_was_not_trained_on(tmp_path):

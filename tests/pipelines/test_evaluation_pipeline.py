@@ -16,7 +16,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from fog_pipeline.core.envs import RobotBackend, StepResult
-from fog_pipeline.core.evaluation import EPISODE_COLUMNS, PAIRED_MEASURES
+from fog_pipeline.core.evaluation import EPISODE_COLUMNS, PAIRED_MEASURES, wilson_interval
 from fog_pipeline.pipelines.evaluation import create_pipeline
 from fog_pipeline.pipelines.evaluation import nodes as evaluation_nodes
 from fog_pipeline.pipelines.evaluation.nodes import FOG, FOG_BASELINES, evaluate_on_robot
@@ -30,7 +30,8 @@ POLICIES = ["random", "data_policy", "fog_initial", "fog_anchor_only", "fog", "p
 
 
 def test_evaluation_pipeline_smoke(kedro_project):
-    kedro_project("collect", "episodes", "world_model", "surrogate", "policy", "baselines")
+    kedro_project.use("collect", "episodes", "world_model", "surrogate")
+    kedro_project("policy", "baselines")
     kedro_project("evaluation")
     reports = kedro_project.path / "data/08_reporting"
 
@@ -49,10 +50,18 @@ def test_evaluation_pipeline_smoke(kedro_project):
     summary = json.loads((reports / "evaluation.json").read_text())
     assert summary["first_seed"] == 100_000 and summary["max_steps"] == 10
     assert list(summary["policies"]) == policies
-    for entry in summary["policies"].values():
-        assert entry["episodes"] == 2
-        assert 0 <= entry["success_rate_low"] <= entry["success_rate"] <= entry["success_rate_high"]
+    for name, entry in summary["policies"].items():
+        # The summary is the table's: each policy's two episodes, with Wilson intervals.
+        rows = episodes[episodes["policy"] == name]
+        successes = int(rows["success"].sum())
+        assert (entry["episodes"], entry["successes"]) == (2, successes), name
+        assert entry["success_rate"] == successes / 2, name
+        low, high = wilson_interval(successes, 2, summary["confidence"])
+        assert (entry["success_rate_low"], entry["success_rate_high"]) == pytest.approx(
+            (low, high)
+        ), name
         for measure in ("final_coverage", "improvement", "max_coverage"):
+            assert entry[f"{measure}_mean"] == pytest.approx(rows[measure].mean()), name
             assert entry[f"{measure}_low"] <= entry[f"{measure}_mean"] <= entry[f"{measure}_high"]
     assert list(summary["fog_versus"]) == list(FOG_BASELINES)
     assert list(summary["versus_random"]) == [p for p in policies if p != "random"]
@@ -75,7 +84,13 @@ def test_evaluation_pipeline_smoke(kedro_project):
         ("ppo", 12),
         ("ppo", 24),
     ]
-    assert curve["success_rate"].between(0, 1).all()
+    # One episode per snapshot (snapshot_episodes: 1) on the first evaluation scene. The
+    # 0-transition FoG snapshot is the starting actor, evaluated above as fog_initial.
+    assert set(curve["success_rate"]) <= {0.0, 1.0}
+    initial = episodes[(episodes["policy"] == "fog_initial") & (episodes["seed"] == 100_000)]
+    first = curve[(curve["family"] == "fog") & (curve["transitions"] == 0)]
+    assert first["success_rate"].item() == float(initial["success"].item())
+    assert first["final_coverage_mean"].item() == pytest.approx(initial["final_coverage"].item())
     assert (reports / "sample_efficiency.png").stat().st_size > 0
 
     kedro_project("evaluation")
@@ -90,7 +105,7 @@ def test_evaluation_pipeline_smoke(kedro_project):
 
 
 def test_evaluation_without_policies_names_the_stages(kedro_project):
-    kedro_project("collect", "episodes")
+    kedro_project.use("collect", "episodes")
     with pytest.raises(Exception, match="kedro run --pipeline=baselines") as error:
         kedro_project("evaluation")
     assert "kedro run --pipeline=policy" in str(error.value)

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_policy_pipeline_smoke_trains_and_the_bundle_acts_on_the_robot(kedro_project):
-    kedro_project("collect", "episodes", "world_model", "surrogate")
+    kedro_project.use("collect", "episodes", "world_model", "surrogate")
     kedro_project("policy")
     root = kedro_project.path
 
@@ -75,7 +75,7 @@ def test_policy_pipeline_smoke_trains_and_the_bundle_acts_on_the_robot(kedro_pro
 
 
 def test_ppo_baseline_resumes_from_its_last_snapshot(kedro_project, monkeypatch):
-    kedro_project("collect", "episodes", "world_model", "surrogate")
+    kedro_project.use("collect", "episodes", "world_model", "surrogate")
     root = kedro_project.path
     snapshot = BudgetCallback._on_rollout_end
 
@@ -101,6 +101,6 @@ def test_ppo_baseline_resumes_from_its_last_snapshot(kedro_project, monkeypatch)
 
 
 def test_policy_without_surrogate_names_the_stage(kedro_project):
-    kedro_project("collect", "episodes")
+    kedro_project.use("collect", "episodes")
     with pytest.raises(Exception, match="kedro run --pipeline=surrogate"):
         kedro_project("policy")

@@ -13,8 +13,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_world_model_pipeline_smoke(kedro_project):
-    kedro_project("collect", "episodes")
-    kedro_project("world_model")
+    # The session ran `kedro run --pipeline=world_model` on the smoke training set.
+    kedro_project.use("collect", "episodes", "world_model")
     root = kedro_project.path
 
     metrics = json.loads((root / "data/08_reporting/world_model_metrics.json").read_text())
@@ -50,6 +50,6 @@ def test_world_model_without_training_set_names_the_stage(kedro_project):
 
 
 def test_wrong_world_model_parameter_fails_before_training(kedro_project):
-    kedro_project("collect", "episodes")
+    kedro_project.use("collect", "episodes")
     with pytest.raises(Exception, match="world_model.training.stpes: unknown key"):
         kedro_project("world_model", params={"world_model": {"training": {"stpes": 3}}})

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from fog_pipeline.core.config import parse_config
-from fog_pipeline.core.io import atomic_dir
+from fog_pipeline.core.io import atomic_dir, recover
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -47,7 +48,11 @@ def load_tensors(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Missing tensor file {path}")
-    return load_file(str(path), device=str(device))
+    try:
+        return load_file(str(path), device=str(device))
+    except SafetensorError as error:
+        # safetensors' message does not say which file: a reader needs to know what to redo.
+        raise ValueError(f"Damaged tensor file {path}: {error}") from error
 
 
 def save_model(path: str | os.PathLike, model: nn.Module, config: Any) -> None:
@@ -62,10 +67,13 @@ def save_model(path: str | os.PathLike, model: nn.Module, config: Any) -> None:
 
 def load_config(path: str | os.PathLike, config_cls: type[Any], model_type: str) -> Any:
     """Read and validate a checkpoint's config; ``model_type`` must match its ``"type"``."""
-    config_path = Path(path) / CONFIG_FILE
+    config_path = recover(path) / CONFIG_FILE
     if not config_path.is_file():
         raise FileNotFoundError(f"No model checkpoint at {path}: missing {config_path}")
-    data = json.loads(config_path.read_text())
+    try:
+        data = json.loads(config_path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"Damaged model checkpoint at {path}: {config_path}: {error}") from error
     found = data.pop("type", None)
     if found != model_type:
         raise ValueError(f"Checkpoint {path} holds a {found!r}, not a {model_type!r}")

@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from fog_pipeline.core.io import atomic_dir
+from fog_pipeline.core.io import atomic_dir, recover
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def resume_training_state(
 
     ``modules`` maps each saved prefix to the ``load_state_dict`` that takes it.
     """
-    path = Path(path)
+    path = recover(path)
     meta_path = path / "state.json"
     if not meta_path.exists():
         return None
@@ -134,7 +134,7 @@ def load_training_state(
     device: torch.device | str = "cpu",
 ) -> int:
     """Restore the state at ``path`` unconditionally and return its step."""
-    path = Path(path)
+    path = recover(path)
     meta = json.loads((path / "state.json").read_text())
     tensors = load_file(str(path / "state.safetensors"), device=str(device))
 

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from fog_pipeline.core.episodes.schema import Episode, read_raw, write_episode
 from fog_pipeline.core.episodes.training_set import TrainingSet
-from fog_pipeline.core.io import atomic_dir
+from fog_pipeline.core.io import atomic_dir, recover
 
 EpisodeLike = Episode | bytes
 
@@ -34,7 +34,7 @@ class EpisodeFolderDataset(AbstractDataset[Mapping[str, Any], dict[str, Callable
         self.metadata = metadata
 
     def load(self) -> dict[str, Callable]:
-        if not self._path.is_dir():
+        if not recover(self._path).is_dir():
             raise FileNotFoundError(
                 f"No episode folder at {self._path}. Record episodes with "
                 "`kedro run --pipeline=collect`, or point the catalog entry at your logs."
@@ -48,7 +48,7 @@ class EpisodeFolderDataset(AbstractDataset[Mapping[str, Any], dict[str, Callable
                 write_episode(tmp / f"{episode_id}{self._suffix}", episode)
 
     def _exists(self) -> bool:
-        return self._path.is_dir()
+        return recover(self._path).is_dir()
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path), "suffix": self._suffix}
@@ -69,7 +69,7 @@ class TrainingSetDataset(AbstractDataset[TrainingSet, TrainingSet]):
         data.save(self._path)
 
     def _exists(self) -> bool:
-        return (self._path / "meta.json").exists()
+        return (recover(self._path) / "meta.json").exists()
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path), "mmap": self._mmap}

@@ -7,6 +7,7 @@ from typing import Any
 
 from kedro.io import AbstractDataset
 
+from fog_pipeline.core.io import recover
 from fog_pipeline.core.world_model.model import WorldModel
 
 
@@ -24,7 +25,7 @@ class WorldModelDataset(AbstractDataset[WorldModel, WorldModel]):
         data.save(self._path)
 
     def _exists(self) -> bool:
-        return (self._path / "denoiser" / "config.json").exists()
+        return (recover(self._path) / "denoiser" / "config.json").exists()
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path)}

@@ -8,7 +8,7 @@ from typing import Any
 
 from kedro.io import AbstractDataset
 
-from fog_pipeline.core.io import atomic_dir
+from fog_pipeline.core.io import atomic_dir, recover
 from fog_pipeline.core.policy.bundle import INFO_FILE, DeployedPolicy, load_policy
 
 SNAPSHOT_NAME = "transitions_{:09d}"
@@ -23,13 +23,13 @@ class PolicyBundleDataset(AbstractDataset[DeployedPolicy, DeployedPolicy]):
         self.metadata = metadata
 
     def load(self) -> DeployedPolicy:
-        return load_policy(self._path)
+        return load_policy(recover(self._path))
 
     def save(self, data: DeployedPolicy) -> None:
         data.save(self._path)
 
     def _exists(self) -> bool:
-        return (self._path / INFO_FILE).exists()
+        return (recover(self._path) / INFO_FILE).exists()
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path)}
@@ -44,7 +44,7 @@ class PolicySnapshotsDataset(AbstractDataset[dict[int, DeployedPolicy], dict[int
         self.metadata = metadata
 
     def load(self) -> dict[int, DeployedPolicy]:
-        if not self._path.is_dir():
+        if not recover(self._path).is_dir():
             raise FileNotFoundError(
                 f"No policy snapshots at {self._path}. Make them with "
                 "`kedro run --pipeline=policy` or `--pipeline=baselines`."
@@ -62,7 +62,8 @@ class PolicySnapshotsDataset(AbstractDataset[dict[int, DeployedPolicy], dict[int
                 policy.save(tmp / SNAPSHOT_NAME.format(int(transitions)))
 
     def _exists(self) -> bool:
-        return self._path.is_dir() and any(self._path.glob("transitions_*/" + INFO_FILE))
+        path = recover(self._path)
+        return path.is_dir() and any(path.glob("transitions_*/" + INFO_FILE))
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path)}

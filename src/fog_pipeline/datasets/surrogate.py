@@ -8,6 +8,7 @@ from typing import Any
 from kedro.io import AbstractDataset
 
 from fog_pipeline.core.checkpoint import load_model, save_model
+from fog_pipeline.core.io import recover
 from fog_pipeline.core.surrogate.rssm import RSSM, RSSMConfig
 
 
@@ -19,7 +20,7 @@ class SurrogateDataset(AbstractDataset[RSSM, RSSM]):
         self.metadata = metadata
 
     def load(self) -> RSSM:
-        if not (self._path / "config.json").exists():
+        if not (recover(self._path) / "config.json").exists():
             raise FileNotFoundError(
                 f"No surrogate at {self._path}. Train it with `kedro run --pipeline=surrogate` "
                 "(or `dvc repro surrogate`)."
@@ -30,7 +31,7 @@ class SurrogateDataset(AbstractDataset[RSSM, RSSM]):
         save_model(self._path, data, data.config)
 
     def _exists(self) -> bool:
-        return (self._path / "config.json").exists()
+        return (recover(self._path) / "config.json").exists()
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path)}

@@ -12,7 +12,7 @@ import numpy as np
 from kedro.io import AbstractDataset
 
 from fog_pipeline.core.evaluation import EpisodeVideo, write_gif
-from fog_pipeline.core.io import atomic_dir
+from fog_pipeline.core.io import atomic_dir, recover
 
 
 class GifFolderDataset(AbstractDataset[Mapping[str, EpisodeVideo], dict[str, np.ndarray]]):
@@ -28,9 +28,12 @@ class GifFolderDataset(AbstractDataset[Mapping[str, EpisodeVideo], dict[str, np.
         self.metadata = metadata
 
     def load(self) -> dict[str, np.ndarray]:
-        return {
-            file.stem: iio.imread(file, index=None) for file in sorted(self._path.glob("*.gif"))
-        }
+        if not recover(self._path).is_dir():
+            raise FileNotFoundError(
+                f"No evaluation videos at {self._path}. Make them with "
+                "`kedro run --pipeline=evaluation` (or `dvc repro evaluation`)."
+            )
+        return {file.stem: _read_gif(file) for file in sorted(self._path.glob("*.gif"))}
 
     def save(self, data: Mapping[str, EpisodeVideo]) -> None:
         with atomic_dir(self._path) as tmp:
@@ -38,7 +41,14 @@ class GifFolderDataset(AbstractDataset[Mapping[str, EpisodeVideo], dict[str, np.
                 write_gif(tmp / f"{name}.gif", video, self._display_size)
 
     def _exists(self) -> bool:
-        return self._path.is_dir()
+        return recover(self._path).is_dir()
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path), "display_size": self._display_size}
+
+
+def _read_gif(file: Path) -> np.ndarray:
+    try:
+        return iio.imread(file, index=None)
+    except Exception as error:  # imageio's plugins raise their own types
+        raise ValueError(f"Damaged GIF {file}: {error}") from error

@@ -61,7 +61,7 @@ from tqdm.auto import tqdm
 from fog_pipeline.core.config import STRICT_KEYS
 from fog_pipeline.core.episodes.schema import SCHEMA_VERSION, Episode
 from fog_pipeline.core.episodes.training_set import TrainingSet
-from fog_pipeline.core.io import atomic_dir
+from fog_pipeline.core.io import atomic_dir, recover
 
 log = logging.getLogger(__name__)
 
@@ -591,7 +591,7 @@ def read_lerobot(
     for relative actions, ``clipped_action_steps``.
     """
     config = config or LeRobotImportConfig()
-    folder = Path(folder)
+    folder = recover(folder)
     info = _load_json(folder / INFO_PATH)
     version = info.get("codebase_version")
     if version not in (CODEBASE_VERSION, *V2_VERSIONS):

@@ -22,14 +22,13 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from fog_pipeline.core.episodes.cleaning import Segment
-from fog_pipeline.core.io import atomic_dir
+from fog_pipeline.core.io import atomic_dir, recover
 
 ARRAYS = ("frames", "actions", "rewards", "success", "state", "progress")
 SPLITS = ("train", "val")
@@ -74,7 +73,7 @@ class TrainingSet:
 
     @classmethod
     def load(cls, path: str | os.PathLike, mmap: bool = True) -> TrainingSet:
-        path = Path(path)
+        path = recover(path)
         if not (path / "meta.json").exists():
             raise FileNotFoundError(
                 f"No training set at {path}. Build it with `kedro run --pipeline=episodes` "

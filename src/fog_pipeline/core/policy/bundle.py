@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from fog_pipeline.core.checkpoint import load_model, save_model
-from fog_pipeline.core.io import atomic_dir
+from fog_pipeline.core.io import atomic_dir, recover
 from fog_pipeline.core.policy.actor import Actor, ActorConfig
 from fog_pipeline.core.surrogate.rssm import RSSM, LatentState, RSSMConfig
 from fog_pipeline.core.world_model.frames import to_model
@@ -169,7 +169,7 @@ def _one_thread() -> Iterator[None]:
 
 def load_policy(path: str | os.PathLike) -> DeployedPolicy:
     """Load a policy bundle directory written by the ``policy`` or ``baselines`` pipeline."""
-    path = Path(path)
+    path = recover(path)  # the old bundle, if a swap was cut between its renames
     info_path = path / INFO_FILE
     if not info_path.is_file():
         raise FileNotFoundError(

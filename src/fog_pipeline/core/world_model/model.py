@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from fog_pipeline.core.checkpoint import load_model, save_model
-from fog_pipeline.core.io import atomic_dir
+from fog_pipeline.core.io import atomic_dir, recover
 from fog_pipeline.core.world_model.denoiser import Denoiser, DenoiserConfig
 from fog_pipeline.core.world_model.reward import RewardModel, RewardModelConfig
 from fog_pipeline.core.world_model.state import StateModel, StateModelConfig
@@ -140,7 +139,7 @@ class WorldModel:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> WorldModel:
-        path = Path(path)
+        path = recover(path)
         if not (path / "denoiser").is_dir():
             raise FileNotFoundError(
                 f"No world model at {path}. Train it with `kedro run --pipeline=world_model` "

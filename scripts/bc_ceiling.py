@@ -14,6 +14,7 @@ on the actions (the Gaussian's mean), and scores it on validation scenes (seeds
     .venv/bin/python scripts/bc_ceiling.py --operator-mode  # + the operator's hidden mode
 
     .venv/bin/python scripts/bc_ceiling.py --clean --dagger 3  # + on-policy relabelling
+    .venv/bin/python scripts/bc_ceiling.py --clean --chunk 10  # action chunks
 
 ``--operator-mode`` also feeds the operator's hidden plan (its chosen contact, one-hot,
 and whether it is pushing or walking), read from a shadow copy of the operator that
@@ -25,6 +26,10 @@ after the recorded ones), a clean shadow operator labels every state it visits, 
 policy is refitted on everything so far. That removes the drift into states the
 demonstrations never show (compounding error); if the clone still fails, the operator's
 policy is beyond what the MLP can fit, not just beyond what the data covers.
+
+``--chunk K`` fits K future actions at once and executes the first K // 2 of each
+prediction before predicting again (action chunking, as in ACT and Diffusion Policy),
+which lets the clone commit to one of the operator's modes for a while.
 
 If this ceiling is far below the operator's own success, the behaviour prior (FoG's start
 and anchor) is limited by its policy class, not by perception or the world model.
@@ -88,12 +93,21 @@ class _Recorder:
 _CLEAN = {"action_noise": 0.0, "wander_rate": 0.0, "mistake_rate": 0.0}
 
 
-def fit(inputs: list[np.ndarray], targets: list[np.ndarray], steps: int) -> nn.Module:
-    """An MLP fitted by mean-squared error (the Gaussian's mean) to the recorded actions."""
-    x, y = torch.from_numpy(np.concatenate(inputs)), torch.from_numpy(np.concatenate(targets))
+def chunks(actions: np.ndarray, size: int) -> np.ndarray:
+    """(T, 2) actions -> (T, 2 * size): each step's next ``size`` actions (the last one
+    repeated past the episode's end)."""
+    padded = np.concatenate([actions, np.repeat(actions[-1:], size - 1, axis=0)])
+    return np.stack([padded[t : t + size].reshape(-1) for t in range(len(actions))])
+
+
+def fit(inputs: list[np.ndarray], targets: list[np.ndarray], steps: int, chunk: int = 1):
+    """An MLP fitted by mean-squared error (the Gaussian's mean) to the recorded actions
+    (the next ``chunk`` of them per step)."""
+    x = torch.from_numpy(np.concatenate(inputs))
+    y = torch.from_numpy(np.concatenate([chunks(t, chunk) for t in targets]))
     policy = nn.Sequential(
         nn.Linear(x.shape[1], 512), nn.SiLU(), nn.Linear(512, 512), nn.SiLU(),
-        nn.Linear(512, 512), nn.SiLU(), nn.Linear(512, 2),
+        nn.Linear(512, 512), nn.SiLU(), nn.Linear(512, y.shape[1]),
     )  # fmt: skip
     optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-3)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
@@ -118,7 +132,7 @@ def _episodes(policy, backend, args, params, operator, seeds, relabel: bool):
         frame = backend.reset(seed)
         shadow.reset(np.random.default_rng(seed))
         initial, best, action = backend.read_reward(), 0.0, np.zeros(2, np.float32)
-        seen, wanted = [], []
+        seen, wanted, queue = [], [], []
         for _ in range(params["evaluation"]["max_steps"]):
             with torch.no_grad():
                 features = scene_features(backend)
@@ -130,7 +144,10 @@ def _episodes(policy, backend, args, params, operator, seeds, relabel: bool):
                 if relabel:
                     seen.append(features)
                     wanted.append(expert)
-                action = policy(torch.from_numpy(features)[None])[0].clamp(-1, 1).numpy()
+                if not queue:  # a new chunk: execute its first half
+                    planned = policy(torch.from_numpy(features)[None])[0].clamp(-1, 1)
+                    queue = list(planned.numpy().reshape(args.chunk, 2)[: max(args.chunk // 2, 1)])
+                action = queue.pop(0)
             result = backend.step(action)
             frame = result.frame
             best = max(best, result.reward)
@@ -168,6 +185,7 @@ def main() -> None:
         "--operator-mode", action="store_true", help="also feed the operator's hidden plan"
     )
     parser.add_argument("--dagger", type=int, default=0, help="rounds of DAgger relabelling")
+    parser.add_argument("--chunk", type=int, default=1, help="actions predicted per step")
     args = parser.parse_args()
 
     _, params = load_project(args.env)
@@ -189,7 +207,7 @@ def main() -> None:
             targets.append(episode.actions)
         print(f"recorded {sum(map(len, inputs))} steps in {time.perf_counter() - started:.0f} s")
 
-        policy = fit(inputs, targets, args.steps)
+        policy = fit(inputs, targets, args.steps, args.chunk)
         successes, final, gained = score(policy, backend, args, params, operator)
         print(f"round 0: success {successes}/{args.episodes}, final coverage {np.mean(final):.3f}")
         for round_ in range(1, args.dagger + 1):
@@ -197,7 +215,7 @@ def main() -> None:
             labels = relabel(policy, backend, args, params, operator, range(first, first + 50))
             inputs += labels[0]
             targets += labels[1]
-            policy = fit(inputs, targets, args.steps)
+            policy = fit(inputs, targets, args.steps, args.chunk)
             successes, final, gained = score(policy, backend, args, params, operator)
             print(
                 f"DAgger round {round_} ({sum(map(len, inputs))} steps): success "
@@ -207,7 +225,8 @@ def main() -> None:
     print(
         f"privileged BC ({'clean' if args.clean else 'default'} operator"
         f"{', with its mode' if args.operator_mode else ''}"
-        f"{f', {args.dagger} DAgger rounds' if args.dagger else ''}): success "
+        f"{f', {args.dagger} DAgger rounds' if args.dagger else ''}"
+        f"{f', chunks of {args.chunk}' if args.chunk > 1 else ''}): success "
         f"{successes}/{args.episodes} (Wilson 95 % {low:.2f}-{high:.2f}), final coverage "
         f"{np.mean(final):.3f}, improvement {np.mean(gained):+.3f}; "
         f"{time.perf_counter() - started:.0f} s"

@@ -396,7 +396,7 @@ def results_page(metrics: Mapping[str, Any], machine: str, today: dt.date | None
         f"- **Evaluation metrics written:** {metrics['evaluation_date']:%Y-%m-%d %H:%M} UTC.",
         "",
         "What the columns mean: [pipelines/evaluation.md](pipelines/evaluation.md#metrics); "
-        "how the numbers are read: the pages under [pipelines/](pipelines/).",
+        "how the numbers are read: the pages under [pipelines/](pipelines/README.md).",
         "",
         "## On the robot",
         "",

@@ -70,6 +70,21 @@ def tiny_world_model(
     return WorldModel.create(denoiser, reward, [0.0, 0.0], [0.5, 0.5], state)
 
 
+def tiny_rssm(size: int = SIZE, proprio_dim: int = STATE_DIM, width: int = 16) -> RSSM:
+    """An untrained RSSM on ``size`` x ``size`` frames (``width``: deter and hidden)."""
+    config = RSSMConfig(
+        frame_height=size,
+        frame_width=size,
+        proprio_dim=proprio_dim,
+        deter=width,
+        stoch=4,
+        hidden=width,
+        cnn_depth=4,
+        cnn_layers=2,
+    )
+    return RSSM(config)
+
+
 def tiny_bundle(
     low,
     high,
@@ -80,18 +95,7 @@ def tiny_bundle(
 ) -> DeployedPolicy:
     """An untrained FoG bundle (RSSM filter + actor) acting in [low, high]."""
     torch.manual_seed(seed)
-    surrogate = RSSM(
-        RSSMConfig(
-            frame_height=size,
-            frame_width=size,
-            proprio_dim=len(state_names),
-            deter=16,
-            stoch=4,
-            hidden=16,
-            cnn_depth=4,
-            cnn_layers=2,
-        )
-    )
+    surrogate = tiny_rssm(size, len(state_names))
     actor = Actor(ActorConfig(feature_dim=20, action_dim=2, hidden=(16,)))
     actor.set_action_bounds(torch.as_tensor(low), torch.as_tensor(high))
     info = PolicyInfo("fog", transitions, (size, size, 3), tuple(state_names))

@@ -9,10 +9,9 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from tiny_world import SIZE, STATE_DIM, random_training_set, tiny_world_model
+from tiny_world import random_training_set, tiny_rssm, tiny_world_model
 
 from fog_pipeline.core.baselines.ppo import LatentWorldModelVecEnv
-from fog_pipeline.core.surrogate.rssm import RSSM, RSSMConfig
 from fog_pipeline.core.world_model.env import WorldModelEnv
 
 N = 3
@@ -22,18 +21,7 @@ SUCCESS_VALUE = 5.0
 @pytest.fixture(scope="module")
 def parts():
     torch.manual_seed(0)
-    surrogate = RSSM(
-        RSSMConfig(
-            frame_height=SIZE,
-            frame_width=SIZE,
-            proprio_dim=STATE_DIM,
-            deter=16,
-            stoch=4,
-            hidden=16,
-            cnn_depth=4,
-            cnn_layers=2,
-        )
-    )
+    surrogate = tiny_rssm()
     return tiny_world_model(), random_training_set(4, 12, 0.25), surrogate
 
 

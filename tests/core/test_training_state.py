@@ -11,11 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
-from tiny_world import SIZE, STATE_DIM, random_training_set, tiny_world_model
+from tiny_world import random_training_set, tiny_rssm, tiny_world_model
 
 from fog_pipeline.core.baselines.ppo import PPOConfig
 from fog_pipeline.core.baselines.training import PPOTrainer
-from fog_pipeline.core.surrogate.rssm import RSSM, RSSMConfig
 from fog_pipeline.core.training_state import ResumableTrainer, fingerprint, run_training_loop
 from fog_pipeline.core.world_model.env import WorldModelEnv
 
@@ -133,18 +132,7 @@ def tiny_world():
 def ppo_trainer(tiny_world, lr: float = 3e-4) -> PPOTrainer:
     model, data = tiny_world
     torch.manual_seed(0)
-    surrogate = RSSM(
-        RSSMConfig(
-            frame_height=SIZE,
-            frame_width=SIZE,
-            proprio_dim=STATE_DIM,
-            deter=8,
-            stoch=4,
-            hidden=8,
-            cnn_depth=4,
-            cnn_layers=2,
-        )
-    )
+    surrogate = tiny_rssm(width=8)
     env = WorldModelEnv(model, data, NUM_ENVS, max_steps=3, seed=0)
     config = PPOConfig(n_steps=ROLLOUT, batch_size=2, n_epochs=1, hidden=(8,), learning_rate=lr)
     trainer = PPOTrainer(env, surrogate, config, seed=0, budget=BUDGET, snapshot_at=SNAPSHOT_AT)

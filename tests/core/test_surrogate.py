@@ -150,10 +150,12 @@ def test_change_weighted_reconstruction_weighs_only_the_pixels_that_moved():
     plain, weighted = tiny().eval(), tiny(recon_change_weight=5.0).eval()
     frames, actions, rewards = sequence()
     still = frames[:, :1].expand_as(frames).contiguous()
-    # Nothing moves: every weight is 1 and the loss is the plain one.
-    assert torch.equal(
+    # Nothing moves: every weight is 1 and the loss is the plain one (up to the order
+    # of the sums, which differs between CPU kernels).
+    assert torch.allclose(
         plain.loss(still, actions, rewards)[1]["recon"],
         weighted.loss(still, actions, rewards)[1]["recon"],
+        rtol=1e-6,
     )
 
     # One pixel changes between frames 1 and 2 by 1.0 in every channel: its squared error

@@ -31,6 +31,11 @@ policy is beyond what the MLP can fit, not just beyond what the data covers.
 prediction before predicting again (action chunking, as in ACT and Diffusion Policy),
 which lets the clone commit to one of the operator's modes for a while.
 
+``--head flow`` replaces the mean-squared-error fit with a multimodal one: conditional
+flow matching (a rectified flow from Gaussian noise to the action chunk, the recipe of
+Diffusion Policy with a flow in place of the diffusion), sampled with ``--flow-steps``
+Euler steps. A sample commits to one of the operator's modes instead of averaging them.
+
 If this ceiling is far below the operator's own success, the behaviour prior (FoG's start
 and anchor) is limited by its policy class, not by perception or the world model.
 """
@@ -100,20 +105,66 @@ def chunks(actions: np.ndarray, size: int) -> np.ndarray:
     return np.stack([padded[t : t + size].reshape(-1) for t in range(len(actions))])
 
 
-def fit(inputs: list[np.ndarray], targets: list[np.ndarray], steps: int, chunk: int = 1):
-    """An MLP fitted by mean-squared error (the Gaussian's mean) to the recorded actions
-    (the next ``chunk`` of them per step)."""
-    x = torch.from_numpy(np.concatenate(inputs))
-    y = torch.from_numpy(np.concatenate([chunks(t, chunk) for t in targets]))
-    policy = nn.Sequential(
-        nn.Linear(x.shape[1], 512), nn.SiLU(), nn.Linear(512, 512), nn.SiLU(),
-        nn.Linear(512, 512), nn.SiLU(), nn.Linear(512, y.shape[1]),
+def _mlp(inputs: int, outputs: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(inputs, 512), nn.SiLU(), nn.Linear(512, 512), nn.SiLU(),
+        nn.Linear(512, 512), nn.SiLU(), nn.Linear(512, outputs),
     )  # fmt: skip
+
+
+class MeanHead(nn.Module):
+    """The Gaussian's mean, fitted by mean-squared error: FoG's behaviour prior today."""
+
+    def __init__(self, inputs: int, outputs: int) -> None:
+        super().__init__()
+        self.net = _mlp(inputs, outputs)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (self.net(x) - y).square().mean()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class FlowHead(nn.Module):
+    """Conditional flow matching: a velocity field that carries Gaussian noise to the
+    action chunk along straight lines (rectified flow); sampling integrates it."""
+
+    def __init__(self, inputs: int, outputs: int, steps: int) -> None:
+        super().__init__()
+        self.net = _mlp(inputs + outputs + 1, outputs)
+        self.outputs, self.steps = outputs, steps
+
+    def _velocity(self, x: torch.Tensor, a: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([x, a, t], dim=1))
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        noise, t = torch.randn_like(y), torch.rand(len(y), 1)
+        moved = (1 - t) * noise + t * y
+        return (self._velocity(x, moved, t) - (y - noise)).square().mean()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = torch.randn(len(x), self.outputs)
+        for i in range(self.steps):
+            a = a + self._velocity(x, a, torch.full((len(x), 1), i / self.steps)) / self.steps
+        return a
+
+
+def fit(inputs: list[np.ndarray], targets: list[np.ndarray], args: argparse.Namespace):
+    """A policy fitted to the recorded actions (the next ``args.chunk`` of them per step)
+    with the head ``args.head``; prints the action MSE of its predictions (samples, for
+    the flow) on the training data."""
+    x = torch.from_numpy(np.concatenate(inputs))
+    y = torch.from_numpy(np.concatenate([chunks(t, args.chunk) for t in targets]))
+    if args.head == "flow":
+        policy = FlowHead(x.shape[1], y.shape[1], args.flow_steps)
+    else:
+        policy = MeanHead(x.shape[1], y.shape[1])
     optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-3)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-    for _ in range(steps):
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.steps)
+    for _ in range(args.steps):
         batch = torch.randint(len(x), (256,))
-        loss = (policy(x[batch]) - y[batch]).square().mean()
+        loss = policy.loss(x[batch], y[batch])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -186,6 +237,10 @@ def main() -> None:
     )
     parser.add_argument("--dagger", type=int, default=0, help="rounds of DAgger relabelling")
     parser.add_argument("--chunk", type=int, default=1, help="actions predicted per step")
+    parser.add_argument(
+        "--head", choices=("mean", "flow"), default="mean", help="MSE mean or flow matching"
+    )
+    parser.add_argument("--flow-steps", type=int, default=10, help="Euler steps per sample")
     args = parser.parse_args()
 
     _, params = load_project(args.env)
@@ -207,7 +262,7 @@ def main() -> None:
             targets.append(episode.actions)
         print(f"recorded {sum(map(len, inputs))} steps in {time.perf_counter() - started:.0f} s")
 
-        policy = fit(inputs, targets, args.steps, args.chunk)
+        policy = fit(inputs, targets, args)
         successes, final, gained = score(policy, backend, args, params, operator)
         print(f"round 0: success {successes}/{args.episodes}, final coverage {np.mean(final):.3f}")
         for round_ in range(1, args.dagger + 1):
@@ -215,7 +270,7 @@ def main() -> None:
             labels = relabel(policy, backend, args, params, operator, range(first, first + 50))
             inputs += labels[0]
             targets += labels[1]
-            policy = fit(inputs, targets, args.steps, args.chunk)
+            policy = fit(inputs, targets, args)
             successes, final, gained = score(policy, backend, args, params, operator)
             print(
                 f"DAgger round {round_} ({sum(map(len, inputs))} steps): success "
@@ -226,7 +281,8 @@ def main() -> None:
         f"privileged BC ({'clean' if args.clean else 'default'} operator"
         f"{', with its mode' if args.operator_mode else ''}"
         f"{f', {args.dagger} DAgger rounds' if args.dagger else ''}"
-        f"{f', chunks of {args.chunk}' if args.chunk > 1 else ''}): success "
+        f"{f', chunks of {args.chunk}' if args.chunk > 1 else ''}"
+        f"{', flow head' if args.head == 'flow' else ''}): success "
         f"{successes}/{args.episodes} (Wilson 95 % {low:.2f}-{high:.2f}), final coverage "
         f"{np.mean(final):.3f}, improvement {np.mean(gained):+.3f}; "
         f"{time.perf_counter() - started:.0f} s"

@@ -36,6 +36,20 @@ flow matching (a rectified flow from Gaussian noise to the action chunk, the rec
 Diffusion Policy with a flow in place of the diffusion), sampled with ``--flow-steps``
 Euler steps. A sample commits to one of the operator's modes instead of averaging them.
 
+``--observation camera`` takes the privileged scene away: the clone reads what the
+product's policy reads, the camera (this frame and the previous one, through a small
+convolutional encoder trained with the head) and the proprioception (pusher and target),
+plus the previous action. The gap between the two observations is what perception at
+the camera's resolution costs the recipe, still without a world model.
+
+``--out run.json`` keeps the per-scene results; ``--against other.json`` prints this
+run minus that one, paired on the same scenes (95 % Student-t intervals of the mean
+difference in success and final coverage)::
+
+    .venv/bin/python scripts/bc_ceiling.py --clean --chunk 8 --steps 30000 --out mean.json
+    .venv/bin/python scripts/bc_ceiling.py --clean --chunk 8 --steps 30000 --head flow \
+        --against mean.json
+
 If this ceiling is far below the operator's own success, the behaviour prior (FoG's start
 and anchor) is limited by its policy class, not by perception or the world model.
 """
@@ -43,8 +57,10 @@ and anchor) is limited by its policy class, not by perception or the world model
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
+from pathlib import Path
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
@@ -56,7 +72,7 @@ from torch import nn
 from fog_pipeline.core.envs import RobotBackend, make_backend
 from fog_pipeline.core.episodes.recording import record_episode
 from fog_pipeline.core.episodes.teleop import PushTTeleoperator, TeleoperatorConfig
-from fog_pipeline.core.evaluation.stats import wilson_interval
+from fog_pipeline.core.evaluation.stats import mean_interval, wilson_interval
 from fog_pipeline.diagnostics import VALIDATION_FIRST_SEED, load_project
 
 
@@ -66,6 +82,26 @@ def scene_features(backend: RobotBackend) -> np.ndarray:
     xy = np.concatenate([scene["agent_xy"], scene["target_xy"], scene["block_xy"]]) / 256 - 1
     angle = scene["block_angle"]
     return np.concatenate([xy, [np.sin(angle), np.cos(angle)]]).astype(np.float32)
+
+
+class Observer:
+    """What the clone reads before each action: the privileged scene, or the camera's last
+    two frames (scaled to [0, 1], channels first, flattened) and the proprioception."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._last: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self._last = None
+
+    def __call__(self, frame: np.ndarray, backend: RobotBackend) -> np.ndarray:
+        if self.kind == "privileged":
+            return scene_features(backend)
+        last = frame if self._last is None else self._last
+        self._last = frame
+        pixels = np.concatenate([last, frame], axis=-1).transpose(2, 0, 1).reshape(-1) / 255.0
+        return np.concatenate([pixels, backend.read_state()]).astype(np.float32)
 
 
 def operator_mode(operator: PushTTeleoperator) -> np.ndarray:
@@ -78,16 +114,17 @@ def operator_mode(operator: PushTTeleoperator) -> np.ndarray:
 class _Recorder:
     """Delegates to the operator, keeping the privileged features seen before each act."""
 
-    def __init__(self, operator: PushTTeleoperator, with_mode: bool) -> None:
+    def __init__(self, operator: PushTTeleoperator, observer: Observer, with_mode: bool):
         self.operator, self.description = operator, operator.description
-        self.with_mode = with_mode
+        self.observer, self.with_mode = observer, with_mode
         self.features: list[np.ndarray] = []
 
     def reset(self, rng: np.random.Generator) -> None:
         self.operator.reset(rng)
+        self.observer.reset()
 
     def act(self, frame: np.ndarray, backend: RobotBackend) -> np.ndarray:
-        features = scene_features(backend)
+        features = self.observer(frame, backend)
         action = self.operator.act(frame, backend)
         if self.with_mode:  # the plan it acted on (updated by this act)
             features = np.concatenate([features, operator_mode(self.operator)])
@@ -112,41 +149,65 @@ def _mlp(inputs: int, outputs: int) -> nn.Sequential:
     )  # fmt: skip
 
 
+class CameraEncoder(nn.Module):
+    """The flattened two-frame stack through four stride-2 convolutions, joined with the
+    rest of the input (proprioception, previous action); identity for ``pixels == 0``."""
+
+    def __init__(self, inputs: int, pixels: int, size: int) -> None:
+        super().__init__()
+        self.pixels, self.size = pixels, size
+        self.outputs = inputs
+        if pixels:
+            self.convs = nn.Sequential(
+                nn.Conv2d(6, 16, 3, 2, 1), nn.SiLU(), nn.Conv2d(16, 32, 3, 2, 1), nn.SiLU(),
+                nn.Conv2d(32, 64, 3, 2, 1), nn.SiLU(), nn.Conv2d(64, 64, 3, 2, 1), nn.SiLU(),
+                nn.Flatten(), nn.LazyLinear(256), nn.SiLU(),
+            )  # fmt: skip
+            self.outputs = 256 + inputs - pixels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.pixels:
+            return x
+        image = x[:, : self.pixels].reshape(-1, 6, self.size, self.size)
+        return torch.cat([self.convs(image), x[:, self.pixels :]], dim=1)
+
+
 class MeanHead(nn.Module):
     """The Gaussian's mean, fitted by mean-squared error: FoG's behaviour prior today."""
 
-    def __init__(self, inputs: int, outputs: int) -> None:
+    def __init__(self, encoder: CameraEncoder, outputs: int) -> None:
         super().__init__()
-        self.net = _mlp(inputs, outputs)
+        self.encoder, self.net = encoder, _mlp(encoder.outputs, outputs)
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return (self.net(x) - y).square().mean()
+        return (self(x) - y).square().mean()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.net(self.encoder(x))
 
 
 class FlowHead(nn.Module):
     """Conditional flow matching: a velocity field that carries Gaussian noise to the
     action chunk along straight lines (rectified flow); sampling integrates it."""
 
-    def __init__(self, inputs: int, outputs: int, steps: int) -> None:
+    def __init__(self, encoder: CameraEncoder, outputs: int, steps: int) -> None:
         super().__init__()
-        self.net = _mlp(inputs + outputs + 1, outputs)
+        self.encoder, self.net = encoder, _mlp(encoder.outputs + outputs + 1, outputs)
         self.outputs, self.steps = outputs, steps
 
-    def _velocity(self, x: torch.Tensor, a: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([x, a, t], dim=1))
+    def _velocity(self, h: torch.Tensor, a: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([h, a, t], dim=1))
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         noise, t = torch.randn_like(y), torch.rand(len(y), 1)
         moved = (1 - t) * noise + t * y
-        return (self._velocity(x, moved, t) - (y - noise)).square().mean()
+        return (self._velocity(self.encoder(x), moved, t) - (y - noise)).square().mean()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.encoder(x)
         a = torch.randn(len(x), self.outputs)
         for i in range(self.steps):
-            a = a + self._velocity(x, a, torch.full((len(x), 1), i / self.steps)) / self.steps
+            a = a + self._velocity(h, a, torch.full((len(x), 1), i / self.steps)) / self.steps
         return a
 
 
@@ -156,10 +217,13 @@ def fit(inputs: list[np.ndarray], targets: list[np.ndarray], args: argparse.Name
     the flow) on the training data."""
     x = torch.from_numpy(np.concatenate(inputs))
     y = torch.from_numpy(np.concatenate([chunks(t, args.chunk) for t in targets]))
+    encoder = CameraEncoder(x.shape[1], args.pixels, args.size)
+    if args.pixels:
+        encoder(x[:2])  # materialises the lazy layer before the optimiser sees it
     if args.head == "flow":
-        policy = FlowHead(x.shape[1], y.shape[1], args.flow_steps)
+        policy = FlowHead(encoder, y.shape[1], args.flow_steps)
     else:
-        policy = MeanHead(x.shape[1], y.shape[1])
+        policy = MeanHead(encoder, y.shape[1])
     optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-3)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.steps)
     for _ in range(args.steps):
@@ -170,7 +234,8 @@ def fit(inputs: list[np.ndarray], targets: list[np.ndarray], args: argparse.Name
         optimizer.step()
         schedule.step()
     with torch.no_grad():
-        print(f"fit: action MSE {(policy(x) - y).square().mean().item():.3f} on {len(x)} steps")
+        error = torch.cat([policy(part) for part in x.split(4096)]) - y
+        print(f"fit: action MSE {error.square().mean().item():.3f} on {len(x)} steps")
     return policy
 
 
@@ -178,15 +243,17 @@ def _episodes(policy, backend, args, params, operator, seeds, relabel: bool):
     """Runs the clone on ``seeds``; with ``relabel``, also the clean operator's action and
     the clone's input at every visited state (DAgger's labels)."""
     shadow = PushTTeleoperator(TeleoperatorConfig(**operator | _CLEAN))
+    observer = Observer(args.observation)
     results, inputs, targets = [], [], []
     for seed in seeds:
         frame = backend.reset(seed)
+        observer.reset()
         shadow.reset(np.random.default_rng(seed))
         initial, best, action = backend.read_reward(), 0.0, np.zeros(2, np.float32)
         seen, wanted, queue = [], [], []
         for _ in range(params["evaluation"]["max_steps"]):
             with torch.no_grad():
-                features = scene_features(backend)
+                features = observer(frame, backend)
                 if args.operator_mode or relabel:
                     expert = shadow.act(frame, backend)  # its plan (and action) here
                 if args.operator_mode:
@@ -212,11 +279,21 @@ def _episodes(policy, backend, args, params, operator, seeds, relabel: bool):
 
 
 def score(policy, backend, args, params, operator):
-    """Success count, final coverages and improvements on the validation scenes."""
+    """Successes, final coverages and improvements on the validation scenes."""
     seeds = range(args.first_seed, args.first_seed + args.episodes)
     results, _, _ = _episodes(policy, backend, args, params, operator, seeds, relabel=False)
     success, final, gained = zip(*results, strict=True)
-    return int(sum(success)), list(final), list(gained)
+    return [bool(s) for s in success], list(final), list(gained)
+
+
+def paired(mine: dict, theirs: dict) -> None:
+    """Prints this run minus ``theirs`` on the same scenes."""
+    if mine["seeds"] != theirs["seeds"]:
+        raise SystemExit("--against: the two runs were scored on different scenes")
+    for key in ("success", "final"):
+        difference = np.subtract(mine[key], theirs[key], dtype=np.float64)
+        mean, low, high = mean_interval(difference)
+        print(f"paired {key}: {mean:+.3f} (95 % {low:+.3f}, {high:+.3f})")
 
 
 def relabel(policy, backend, args, params, operator, seeds):
@@ -241,6 +318,14 @@ def main() -> None:
         "--head", choices=("mean", "flow"), default="mean", help="MSE mean or flow matching"
     )
     parser.add_argument("--flow-steps", type=int, default=10, help="Euler steps per sample")
+    parser.add_argument("--out", type=Path, help="write the per-scene results here (JSON)")
+    parser.add_argument("--against", type=Path, help="a run's --out file to pair with")
+    parser.add_argument(
+        "--observation",
+        choices=("privileged", "camera"),
+        default="privileged",
+        help="the true scene, or the camera's last two frames and the proprioception",
+    )
     args = parser.parse_args()
 
     _, params = load_project(args.env)
@@ -249,13 +334,19 @@ def main() -> None:
     if args.clean:
         operator |= _CLEAN
     config = TeleoperatorConfig(**operator)
+    args.size = collect["backend_options"]["height"]
+    if args.observation == "camera" and collect["backend_options"]["width"] != args.size:
+        parser.error("--observation camera needs square frames")
+    args.pixels = 6 * args.size**2 if args.observation == "camera" else 0
     torch.manual_seed(params["seed"])
     started = time.perf_counter()
     inputs, targets = [], []
     with make_backend(collect["backend"], **collect.get("backend_options", {})) as backend:
         first = collect["first_env_seed"]
         for seed in range(first, first + collect["n_episodes"]):
-            recorder = _Recorder(PushTTeleoperator(config), args.operator_mode)
+            recorder = _Recorder(
+                PushTTeleoperator(config), Observer(args.observation), args.operator_mode
+            )
             episode = record_episode(backend, recorder, seed, collect["max_steps"])
             previous = np.concatenate([np.zeros((1, 2), np.float32), episode.actions[:-1]])
             inputs.append(np.concatenate([np.stack(recorder.features), previous], axis=1))
@@ -264,7 +355,7 @@ def main() -> None:
 
         policy = fit(inputs, targets, args)
         successes, final, gained = score(policy, backend, args, params, operator)
-        print(f"round 0: success {successes}/{args.episodes}, final coverage {np.mean(final):.3f}")
+        print(f"round 0: success {sum(successes)}/{args.episodes}, final {np.mean(final):.3f}")
         for round_ in range(1, args.dagger + 1):
             first = collect["first_env_seed"] + collect["n_episodes"] + 50 * (round_ - 1)
             labels = relabel(policy, backend, args, params, operator, range(first, first + 50))
@@ -274,19 +365,31 @@ def main() -> None:
             successes, final, gained = score(policy, backend, args, params, operator)
             print(
                 f"DAgger round {round_} ({sum(map(len, inputs))} steps): success "
-                f"{successes}/{args.episodes}, final coverage {np.mean(final):.3f}"
+                f"{sum(successes)}/{args.episodes}, final coverage {np.mean(final):.3f}"
             )
-    low, high = wilson_interval(successes, args.episodes)
+    low, high = wilson_interval(sum(successes), args.episodes)
     print(
-        f"privileged BC ({'clean' if args.clean else 'default'} operator"
+        f"{args.observation} BC ({'clean' if args.clean else 'default'} operator"
         f"{', with its mode' if args.operator_mode else ''}"
         f"{f', {args.dagger} DAgger rounds' if args.dagger else ''}"
         f"{f', chunks of {args.chunk}' if args.chunk > 1 else ''}"
-        f"{', flow head' if args.head == 'flow' else ''}): success "
-        f"{successes}/{args.episodes} (Wilson 95 % {low:.2f}-{high:.2f}), final coverage "
+        f"{', flow head' if args.head == 'flow' else ''}"
+        f"{', from the camera' if args.observation == 'camera' else ''}): success "
+        f"{sum(successes)}/{args.episodes} (Wilson 95 % {low:.2f}-{high:.2f}), final coverage "
         f"{np.mean(final):.3f}, improvement {np.mean(gained):+.3f}; "
         f"{time.perf_counter() - started:.0f} s"
     )
+    run = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "seeds": list(range(args.first_seed, args.first_seed + args.episodes)),
+        "success": successes,
+        "final": final,
+        "gained": gained,
+    }
+    if args.out:
+        args.out.write_text(json.dumps(run, indent=1))
+    if args.against:
+        paired(run, json.loads(args.against.read_text()))
 
 
 if __name__ == "__main__":

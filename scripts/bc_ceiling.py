@@ -68,6 +68,7 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm, trange
 
 from fog_pipeline.core.envs import RobotBackend, make_backend
 from fog_pipeline.core.episodes.recording import record_episode
@@ -226,7 +227,7 @@ def fit(inputs: list[np.ndarray], targets: list[np.ndarray], args: argparse.Name
         policy = MeanHead(encoder, y.shape[1])
     optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-3)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.steps)
-    for _ in range(args.steps):
+    for _ in trange(args.steps, desc=f"fit ({args.head} head)", mininterval=5):
         batch = torch.randint(len(x), (256,))
         loss = policy.loss(x[batch], y[batch])
         optimizer.zero_grad()
@@ -343,7 +344,8 @@ def main() -> None:
     inputs, targets = [], []
     with make_backend(collect["backend"], **collect.get("backend_options", {})) as backend:
         first = collect["first_env_seed"]
-        for seed in range(first, first + collect["n_episodes"]):
+        seeds = range(first, first + collect["n_episodes"])
+        for seed in tqdm(seeds, desc="record the operator", mininterval=5):
             recorder = _Recorder(
                 PushTTeleoperator(config), Observer(args.observation), args.operator_mode
             )

@@ -113,7 +113,7 @@ def operator_mode(operator: PushTTeleoperator) -> np.ndarray:
 
 
 class _Recorder:
-    """Delegates to the operator, keeping the privileged features seen before each act."""
+    """Delegates to the operator, keeping what the observer read before each act."""
 
     def __init__(self, operator: PushTTeleoperator, observer: Observer, with_mode: bool):
         self.operator, self.description = operator, operator.description
@@ -328,6 +328,8 @@ def main() -> None:
         help="the true scene, or the camera's last two frames and the proprioception",
     )
     args = parser.parse_args()
+    if args.against and not args.against.is_file():
+        parser.error(f"--against {args.against}: no such file (a run's --out)")
 
     _, params = load_project(args.env)
     collect = params["collect"]
@@ -375,8 +377,7 @@ def main() -> None:
         f"{', with its mode' if args.operator_mode else ''}"
         f"{f', {args.dagger} DAgger rounds' if args.dagger else ''}"
         f"{f', chunks of {args.chunk}' if args.chunk > 1 else ''}"
-        f"{', flow head' if args.head == 'flow' else ''}"
-        f"{', from the camera' if args.observation == 'camera' else ''}): success "
+        f"{', flow head' if args.head == 'flow' else ''}): success "
         f"{sum(successes)}/{args.episodes} (Wilson 95 % {low:.2f}-{high:.2f}), final coverage "
         f"{np.mean(final):.3f}, improvement {np.mean(gained):+.3f}; "
         f"{time.perf_counter() - started:.0f} s"

@@ -42,6 +42,13 @@ convolutional encoder trained with the head) and the proprioception (pusher and 
 plus the previous action. The gap between the two observations is what perception at
 the camera's resolution costs the recipe, still without a world model.
 
+``--shift N`` moves each training sample's frames by up to N pixels (DrQ's random
+shift), and ``--encoder keypoints`` swaps the encoder's stride-2 stack for a spatial
+softmax (keypoint positions with sub-pixel precision): the two usual answers when an
+image clone memorises its demonstrations instead of locating the objects in them.
+``--resolution S`` renders S×S frames instead of collect's, and ``--recorded N`` records
+N operator episodes instead of collect's ``n_episodes``.
+
 ``--out run.json`` keeps the per-scene results; ``--against other.json`` prints this
 run minus that one, paired on the same scenes (95 % Student-t intervals of the mean
 difference in success and final coverage)::
@@ -150,15 +157,51 @@ def _mlp(inputs: int, outputs: int) -> nn.Sequential:
     )  # fmt: skip
 
 
-class CameraEncoder(nn.Module):
-    """The flattened two-frame stack through four stride-2 convolutions, joined with the
-    rest of the input (proprioception, previous action); identity for ``pixels == 0``."""
+def random_shift(image: torch.Tensor, pad: int) -> torch.Tensor:
+    """Each sample moved by up to ``pad`` whole pixels (edges replicated), the same shift
+    for both frames of its stack: DrQ's augmentation, so that the encoder cannot key its
+    output to where a particular recorded scene's pixels sit."""
+    n, _, height, width = image.shape
+    padded = nn.functional.pad(image, (pad,) * 4, mode="replicate")
+    rows = torch.randint(2 * pad + 1, (n, 1, 1)) + torch.arange(height)[None, :, None]
+    cols = torch.randint(2 * pad + 1, (n, 1, 1)) + torch.arange(width)[None, None, :]
+    flat = (rows * (width + 2 * pad) + cols).reshape(n, 1, -1).expand(-1, image.shape[1], -1)
+    return padded.flatten(2).gather(2, flat).reshape(image.shape)
 
-    def __init__(self, inputs: int, pixels: int, size: int) -> None:
+
+class SpatialSoftmax(nn.Module):
+    """Each channel's softmax-weighted mean pixel position in [-1, 1]: a keypoint per
+    channel, with sub-pixel precision, as in robomimic's and Diffusion Policy's encoders."""
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        n, channels, height, width = features.shape
+        weights = features.flatten(2).softmax(-1).reshape(n, channels, height, width)
+        ys = torch.linspace(-1, 1, height)
+        xs = torch.linspace(-1, 1, width)
+        x = (weights.sum(2) * xs).sum(-1)
+        y = (weights.sum(3) * ys).sum(-1)
+        return torch.cat([x, y], dim=1)
+
+
+class CameraEncoder(nn.Module):
+    """The two-frame stack through convolutions, joined with the rest of the input
+    (proprioception, previous action); identity for ``pixels == 0``. ``conv``: four
+    stride-2 convolutions and a linear layer; ``keypoints``: one stride-2 and two stride-1
+    convolutions, then a spatial softmax (32 keypoints)."""
+
+    def __init__(self, inputs: int, pixels: int, size: int, kind: str, shift: int) -> None:
         super().__init__()
-        self.pixels, self.size = pixels, size
+        self.pixels, self.size, self.shift = pixels, size, shift
         self.outputs = inputs
-        if pixels:
+        if not pixels:
+            return
+        if kind == "keypoints":
+            self.convs = nn.Sequential(
+                nn.Conv2d(6, 32, 3, 2, 1), nn.SiLU(), nn.Conv2d(32, 32, 3, 1, 1), nn.SiLU(),
+                nn.Conv2d(32, 32, 3, 1, 1), nn.SiLU(), nn.Conv2d(32, 32, 1), SpatialSoftmax(),
+            )  # fmt: skip
+            self.outputs = 64 + inputs - pixels
+        else:
             self.convs = nn.Sequential(
                 nn.Conv2d(6, 16, 3, 2, 1), nn.SiLU(), nn.Conv2d(16, 32, 3, 2, 1), nn.SiLU(),
                 nn.Conv2d(32, 64, 3, 2, 1), nn.SiLU(), nn.Conv2d(64, 64, 3, 2, 1), nn.SiLU(),
@@ -170,6 +213,8 @@ class CameraEncoder(nn.Module):
         if not self.pixels:
             return x
         image = x[:, : self.pixels].reshape(-1, 6, self.size, self.size)
+        if self.training and self.shift:
+            image = random_shift(image, self.shift)
         return torch.cat([self.convs(image), x[:, self.pixels :]], dim=1)
 
 
@@ -218,7 +263,7 @@ def fit(inputs: list[np.ndarray], targets: list[np.ndarray], args: argparse.Name
     the flow) on the training data."""
     x = torch.from_numpy(np.concatenate(inputs))
     y = torch.from_numpy(np.concatenate([chunks(t, args.chunk) for t in targets]))
-    encoder = CameraEncoder(x.shape[1], args.pixels, args.size)
+    encoder = CameraEncoder(x.shape[1], args.pixels, args.size, args.encoder, args.shift)
     if args.pixels:
         encoder(x[:2])  # materialises the lazy layer before the optimiser sees it
     if args.head == "flow":
@@ -234,6 +279,7 @@ def fit(inputs: list[np.ndarray], targets: list[np.ndarray], args: argparse.Name
         loss.backward()
         optimizer.step()
         schedule.step()
+    policy.eval()
     with torch.no_grad():
         error = torch.cat([policy(part) for part in x.split(4096)]) - y
         print(f"fit: action MSE {error.square().mean().item():.3f} on {len(x)} steps")
@@ -327,7 +373,26 @@ def main() -> None:
         default="privileged",
         help="the true scene, or the camera's last two frames and the proprioception",
     )
+    parser.add_argument(
+        "--encoder",
+        choices=("conv", "keypoints"),
+        default="conv",
+        help="camera encoder: stride-2 convolutions, or a spatial-softmax keypoint encoder",
+    )
+    parser.add_argument(
+        "--shift", type=int, default=0, help="random-shift augmentation of the frames (pixels)"
+    )
+    parser.add_argument(
+        "--resolution",
+        type=int,
+        help="camera frames of this many pixels a side (default: collect's)",
+    )
+    parser.add_argument(
+        "--recorded", type=int, help="operator episodes to record (default: collect's n_episodes)"
+    )
     args = parser.parse_args()
+    if args.observation != "camera" and (args.shift or args.encoder != "conv"):
+        parser.error("--shift and --encoder act on the camera: add --observation camera")
     if args.against and not args.against.is_file():
         parser.error(f"--against {args.against}: no such file (a run's --out)")
 
@@ -337,16 +402,20 @@ def main() -> None:
     if args.clean:
         operator |= _CLEAN
     config = TeleoperatorConfig(**operator)
-    args.size = collect["backend_options"]["height"]
-    if args.observation == "camera" and collect["backend_options"]["width"] != args.size:
+    options = {**collect.get("backend_options", {})}
+    if args.resolution:
+        options |= {"width": args.resolution, "height": args.resolution}
+    args.size = options["height"]
+    if args.observation == "camera" and options["width"] != args.size:
         parser.error("--observation camera needs square frames")
+    recorded = args.recorded or collect["n_episodes"]
     args.pixels = 6 * args.size**2 if args.observation == "camera" else 0
     torch.manual_seed(params["seed"])
     started = time.perf_counter()
     inputs, targets = [], []
-    with make_backend(collect["backend"], **collect.get("backend_options", {})) as backend:
+    with make_backend(collect["backend"], **options) as backend:
         first = collect["first_env_seed"]
-        seeds = range(first, first + collect["n_episodes"])
+        seeds = range(first, first + recorded)
         for seed in tqdm(seeds, desc="record the operator", mininterval=5):
             recorder = _Recorder(
                 PushTTeleoperator(config), Observer(args.observation), args.operator_mode
@@ -361,7 +430,7 @@ def main() -> None:
         successes, final, gained = score(policy, backend, args, params, operator)
         print(f"round 0: success {sum(successes)}/{args.episodes}, final {np.mean(final):.3f}")
         for round_ in range(1, args.dagger + 1):
-            first = collect["first_env_seed"] + collect["n_episodes"] + 50 * (round_ - 1)
+            first = collect["first_env_seed"] + recorded + 50 * (round_ - 1)
             labels = relabel(policy, backend, args, params, operator, range(first, first + 50))
             inputs += labels[0]
             targets += labels[1]
@@ -377,7 +446,9 @@ def main() -> None:
         f"{', with its mode' if args.operator_mode else ''}"
         f"{f', {args.dagger} DAgger rounds' if args.dagger else ''}"
         f"{f', chunks of {args.chunk}' if args.chunk > 1 else ''}"
-        f"{', flow head' if args.head == 'flow' else ''}): success "
+        f"{', flow head' if args.head == 'flow' else ''}"
+        f"{f', {args.encoder} encoder' if args.pixels else ''}"
+        f"{f', shifts of {args.shift} px' if args.shift else ''}): success "
         f"{sum(successes)}/{args.episodes} (Wilson 95 % {low:.2f}-{high:.2f}), final coverage "
         f"{np.mean(final):.3f}, improvement {np.mean(gained):+.3f}; "
         f"{time.perf_counter() - started:.0f} s"

@@ -1,6 +1,10 @@
-"""The diagnostics' shared helpers (the scripts themselves need trained artifacts)."""
+"""The diagnostics' shared helpers and the building blocks of scripts/bc_ceiling.py."""
+
+import importlib.util
+from pathlib import Path
 
 import pytest
+import torch
 
 from fog_pipeline.diagnostics import with_overrides
 
@@ -20,3 +24,49 @@ def test_overrides_set_nested_keys_as_yaml_without_touching_the_input():
 def test_malformed_override_names_the_expected_form(pair):
     with pytest.raises(SystemExit, match="key.sub=value"):
         with_overrides({}, [pair])
+
+
+def _bc_ceiling():
+    """scripts/bc_ceiling.py as a module (scripts/ is not a package)."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bc_ceiling.py"
+    spec = importlib.util.spec_from_file_location("bc_ceiling", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_random_shift_moves_both_frames_of_a_sample_by_the_same_whole_pixels():
+    torch.manual_seed(0)
+    image = torch.rand(64, 6, 8, 8)
+    shifted = _bc_ceiling().random_shift(image, 2)
+    padded = torch.nn.functional.pad(image, (2,) * 4, mode="replicate")
+    offsets = set()
+    for sample in range(len(image)):
+        found = [
+            (dy, dx)
+            for dy in range(5)
+            for dx in range(5)
+            if torch.equal(shifted[sample], padded[sample, :, dy : dy + 8, dx : dx + 8])
+        ]
+        assert len(found) == 1  # one crop of the padded stack, every channel alike
+        offsets |= set(found)
+    assert len(offsets) > 10  # the shifts vary from sample to sample
+
+
+def test_camera_encoder_shifts_only_while_training():
+    module = _bc_ceiling()
+    encoder = module.CameraEncoder(6 * 64 + 3, 6 * 64, 8, "keypoints", shift=2)
+    x = torch.rand(4, 6 * 64 + 3)
+    encoder.eval()
+    assert torch.equal(encoder(x), encoder(x))
+    encoder.train()
+    assert not torch.equal(encoder(x), encoder(x))
+
+
+def test_spatial_softmax_returns_each_channels_peak_position():
+    features = torch.full((1, 2, 5, 9), -1e4)
+    features[0, 0, 1, 6] = 0.0  # row 1 of 5, column 6 of 9
+    features[0, 1, 4, 0] = 0.0
+    keypoints = _bc_ceiling().SpatialSoftmax()(features)
+    # x of both channels, then y of both, in [-1, 1]
+    assert torch.allclose(keypoints, torch.tensor([[0.5, -1.0, -0.5, 1.0]]))
